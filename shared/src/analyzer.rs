@@ -1,0 +1,355 @@
+//! The Prism Chroma analysis chain: framing → two-resolution STFT → (optional) HPSS drum
+//! suppression → tuned semitone filterbank → log-compressed chroma → smoothing → chords (HMM)
+//! and key. One code path for the plugin, the CLI and the tests.
+
+use crate::chord::{ChordRecognizer, ChordVocabulary, NUM_CHORDS};
+use crate::chroma::{fold_chroma, PitchFilterbank, TuningEstimator, NUM_PITCHES};
+use crate::framing::Framer;
+use crate::hpss::MedianHpss;
+use crate::key::KeyEstimator;
+use crate::stft::{fft_len_for, SpectrumAnalyzer};
+use crate::Processor;
+
+/// User-facing analysis settings. Changing them never allocates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChromaSettings {
+    /// Reference pitch of A4 in Hz (415..=466).
+    pub reference_hz: f32,
+    /// Apply the running tuning estimate on top of the reference.
+    pub auto_tuning: bool,
+    /// Time constant of exponential chroma smoothing in ms (0 = off).
+    pub smoothing_ms: f32,
+    /// Log compression factor γ in `ln(1 + γ·E)`.
+    pub compression: f32,
+    /// Chord vocabulary.
+    pub vocabulary: ChordVocabulary,
+    /// Median-filter HPSS before the filterbank, so drums do not smear the chroma.
+    pub drum_suppression: bool,
+}
+
+impl Default for ChromaSettings {
+    fn default() -> Self {
+        Self {
+            reference_hz: 440.0,
+            auto_tuning: true,
+            smoothing_ms: 0.0,
+            compression: 1000.0,
+            vocabulary: ChordVocabulary::MajMin,
+            drum_suppression: true,
+        }
+    }
+}
+
+/// Everything one analysis frame produces. `Copy` and fixed-size, so it can travel through a
+/// lock-free ring to the editor.
+#[derive(Debug, Clone, Copy)]
+pub struct ChromaFrame {
+    /// Stream position just after the frame's last sample (samples since prepare/reset).
+    pub end_sample: u64,
+    /// Unit-norm chroma, C first (all zero when silent).
+    pub chroma: [f32; 12],
+    /// Level of the frame's pitch energy in dBFS-like units (full-scale sine ≈ −6 dB).
+    pub level_db: f32,
+    /// Tuning applied relative to the reference, in cents.
+    pub tuning_cents: f32,
+    /// Estimated tuning relative to the reference (even when auto tuning is off), cents.
+    pub estimated_tuning_cents: f32,
+    /// Decided chord index (see [`crate::chord`]).
+    pub chord: u16,
+    /// Posterior probability of the decided chord.
+    pub chord_confidence: f32,
+    /// True if the chord differs from the previous frame's.
+    pub chord_changed: bool,
+    /// Decided key index (see [`crate::key`]).
+    pub key: u8,
+    /// Key confidence 0..1.
+    pub key_confidence: f32,
+    /// Template fit (cosine) of every chord for this frame.
+    pub chord_fit: [f32; NUM_CHORDS],
+}
+
+impl Default for ChromaFrame {
+    fn default() -> Self {
+        Self {
+            end_sample: 0,
+            chroma: [0.0; 12],
+            level_db: -120.0,
+            tuning_cents: 0.0,
+            estimated_tuning_cents: 0.0,
+            chord: 0,
+            chord_confidence: 1.0,
+            chord_changed: false,
+            key: 0,
+            key_confidence: 0.0,
+            chord_fit: [0.0; NUM_CHORDS],
+        }
+    }
+}
+
+/// Analysis window ≈ 186 ms (8192 samples at 44.1 kHz); the short window is half of it.
+const LONG_WINDOW_S: f32 = 0.186;
+/// Frames per long window (hop = window / 8: 1024 samples, 23 ms at 44.1 kHz).
+const HOPS_PER_WINDOW: usize = 8;
+/// Highest frequency the chroma needs (a bit above C8) in Hz; bins above are not filtered.
+const MAX_ANALYSIS_HZ: f32 = 4500.0;
+/// Pitch energy below this total is silence (≈ −90 dB).
+const SILENCE_FLOOR: f32 = 1e-9;
+/// HPSS time-median length (frames, causal) and frequency-median length (bins).
+const CHROMA_HPSS_LEN_H: usize = 5;
+const CHROMA_HPSS_LEN_P: usize = 9;
+
+/// The streaming chroma / chord / key analyser.
+#[derive(Default)]
+pub struct ChromaAnalyzer {
+    framer: Framer,
+    state: AnalyzerState,
+}
+
+struct AnalyzerState {
+    sample_rate: f32,
+    settings: ChromaSettings,
+    long: SpectrumAnalyzer,
+    short: SpectrumAnalyzer,
+    power_long: Vec<f32>,
+    power_short: Vec<f32>,
+    magnitude: Vec<f32>,
+    hpss_long: MedianHpss,
+    hpss_short: MedianHpss,
+    /// Bins actually analysed (up to MAX_ANALYSIS_HZ) per resolution.
+    bins_long: usize,
+    bins_short: usize,
+    filterbank: PitchFilterbank,
+    tuning: TuningEstimator,
+    chords: ChordRecognizer,
+    key: KeyEstimator,
+    pitch_energy: [f32; NUM_PITCHES],
+    smoothed: [f32; 12],
+    hop_s: f32,
+    samples_seen: u64,
+    frame: ChromaFrame,
+    prepared: bool,
+}
+
+impl ChromaAnalyzer {
+    /// Creates an analyser with the given settings (cheap; call `prepare` before use).
+    pub fn new(settings: ChromaSettings) -> Self {
+        let mut analyzer = Self::default();
+        analyzer.state.settings = settings;
+        analyzer
+    }
+
+    /// Updates the settings. Real-time safe. A vocabulary change restarts the chord HMM.
+    pub fn set_settings(&mut self, settings: ChromaSettings) {
+        let mut settings = settings;
+        settings.reference_hz = if settings.reference_hz.is_finite() {
+            settings.reference_hz.clamp(415.0, 466.0)
+        } else {
+            440.0
+        };
+        settings.smoothing_ms = if settings.smoothing_ms.is_finite() {
+            settings.smoothing_ms.clamp(0.0, 10_000.0)
+        } else {
+            0.0
+        };
+        settings.compression = if settings.compression.is_finite() {
+            settings.compression.clamp(0.0, 1e6)
+        } else {
+            1000.0
+        };
+        self.state.chords.set_vocabulary(settings.vocabulary);
+        self.state.settings = settings;
+    }
+
+    /// Current settings.
+    pub fn settings(&self) -> &ChromaSettings {
+        &self.state.settings
+    }
+
+    /// Samples between frames.
+    pub fn hop_samples(&self) -> usize {
+        self.framer.hop()
+    }
+
+    /// Length of the long analysis window in samples.
+    pub fn window_samples(&self) -> usize {
+        self.framer.window()
+    }
+
+    /// Frames per second at the prepared sample rate.
+    pub fn frame_rate_hz(&self) -> f32 {
+        if self.framer.hop() == 0 {
+            0.0
+        } else {
+            self.state.sample_rate / self.framer.hop() as f32
+        }
+    }
+
+    /// The prepared sample rate.
+    pub fn sample_rate(&self) -> f32 {
+        self.state.sample_rate
+    }
+
+    /// The chord recogniser (templates for the editor's "why this chord" view).
+    pub fn chords(&self) -> &ChordRecognizer {
+        &self.state.chords
+    }
+
+    /// Feeds one host block of planar channels. For every finished frame, `on_frame(frame,
+    /// sample_idx)` receives the result and the index within this block of the frame's last
+    /// sample (for sample-accurate MIDI). Never allocates.
+    pub fn process(&mut self, channels: &[&[f32]], mut on_frame: impl FnMut(&ChromaFrame, usize)) {
+        let state = &mut self.state;
+        if !state.prepared {
+            return;
+        }
+        let block_len = channels.iter().map(|c| c.len()).min().unwrap_or(0) as u64;
+        let start = state.samples_seen;
+        self.framer.process(channels, |frame, sample_idx| {
+            state.analyze(frame, start + sample_idx as u64 + 1);
+            on_frame(&state.frame, sample_idx);
+        });
+        state.samples_seen = start + block_len;
+    }
+}
+
+impl Processor for ChromaAnalyzer {
+    fn prepare(&mut self, sample_rate: f32, _max_block: usize, _num_channels: usize) {
+        let sample_rate = crate::sanitize_sample_rate(sample_rate);
+        let n_long = fft_len_for(sample_rate, LONG_WINDOW_S);
+        let n_short = n_long / 2;
+        let hop = n_long / HOPS_PER_WINDOW;
+        self.framer.prepare(n_long, hop);
+        let s = &mut self.state;
+        s.sample_rate = sample_rate;
+        s.long.prepare(n_long);
+        s.short.prepare(n_short);
+        s.power_long = vec![0.0; n_long / 2 + 1];
+        s.power_short = vec![0.0; n_short / 2 + 1];
+        s.magnitude = vec![0.0; n_long / 2 + 1];
+        s.bins_long = ((MAX_ANALYSIS_HZ * n_long as f32 / sample_rate) as usize + 2).min(n_long / 2 + 1);
+        s.bins_short = ((MAX_ANALYSIS_HZ * n_short as f32 / sample_rate) as usize + 2).min(n_short / 2 + 1);
+        s.hpss_long.prepare(s.bins_long, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
+        s.hpss_short.prepare(s.bins_short, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
+        s.filterbank = PitchFilterbank::new(sample_rate, n_long, n_short);
+        s.hop_s = hop as f32 / sample_rate;
+        s.tuning.prepare(s.hop_s);
+        s.key.prepare(s.hop_s);
+        let settings = s.settings;
+        s.prepared = true;
+        self.set_settings(settings);
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.framer.reset();
+        let s = &mut self.state;
+        s.hpss_long.reset();
+        s.hpss_short.reset();
+        s.tuning.reset();
+        s.chords.reset();
+        s.key.reset();
+        s.smoothed = [0.0; 12];
+        s.samples_seen = 0;
+        s.frame = ChromaFrame::default();
+    }
+
+    /// The analyser does not delay audio; see [`ChromaAnalyzer::window_samples`] for the
+    /// analysis window.
+    fn latency_samples(&self) -> usize {
+        0
+    }
+}
+
+impl Default for AnalyzerState {
+    fn default() -> Self {
+        Self {
+            sample_rate: 44_100.0,
+            settings: ChromaSettings::default(),
+            long: SpectrumAnalyzer::default(),
+            short: SpectrumAnalyzer::default(),
+            power_long: Vec::new(),
+            power_short: Vec::new(),
+            magnitude: Vec::new(),
+            hpss_long: MedianHpss::default(),
+            hpss_short: MedianHpss::default(),
+            bins_long: 0,
+            bins_short: 0,
+            filterbank: PitchFilterbank::default(),
+            tuning: TuningEstimator::default(),
+            chords: ChordRecognizer::default(),
+            key: KeyEstimator::default(),
+            pitch_energy: [0.0; NUM_PITCHES],
+            smoothed: [0.0; 12],
+            hop_s: 0.0,
+            samples_seen: 0,
+            frame: ChromaFrame::default(),
+            prepared: false,
+        }
+    }
+}
+
+impl AnalyzerState {
+    fn analyze(&mut self, frame: &[f32], end_sample: u64) {
+        let n_short = self.short.len();
+        self.long.power(frame, &mut self.power_long);
+        self.short.power(&frame[frame.len() - n_short..], &mut self.power_short);
+
+        // Tuning is estimated before drum suppression: peaks survive it anyway, and the
+        // estimate is shown even when auto tuning is off.
+        self.tuning
+            .update(&self.power_long, self.filterbank.long_bins(), self.settings.reference_hz);
+
+        if self.settings.drum_suppression {
+            suppress_drums(&mut self.hpss_long, &mut self.power_long, &mut self.magnitude, self.bins_long);
+            suppress_drums(&mut self.hpss_short, &mut self.power_short, &mut self.magnitude, self.bins_short);
+        }
+
+        let estimated = self.tuning.cents();
+        let applied = if self.settings.auto_tuning { estimated } else { 0.0 };
+        let shift = 12.0 * (self.settings.reference_hz / 440.0).log2() + applied / 100.0;
+        let (long, short) = (&self.power_long[..self.bins_long], &self.power_short[..self.bins_short]);
+        self.filterbank.apply(long, short, shift, &mut self.pitch_energy);
+
+        let mut chroma = [0.0f32; 12];
+        let energy = fold_chroma(&self.pitch_energy, self.settings.compression, SILENCE_FLOOR, &mut chroma);
+        let silent = !(energy > SILENCE_FLOOR);
+        if self.settings.smoothing_ms > 0.0 {
+            let alpha = (-self.hop_s * 1000.0 / self.settings.smoothing_ms).exp();
+            for (s, &c) in self.smoothed.iter_mut().zip(&chroma) {
+                *s = crate::sanitize::flush(alpha * *s + (1.0 - alpha) * c);
+            }
+            chroma = self.smoothed;
+            crate::chroma::normalize(&mut chroma);
+        } else {
+            self.smoothed = chroma;
+        }
+
+        let previous = self.frame.chord;
+        let chord = self.chords.update(&chroma, silent);
+        let key = if silent { self.key.current() } else { self.key.update(&chroma) };
+
+        let f = &mut self.frame;
+        f.end_sample = end_sample;
+        f.chroma = chroma;
+        f.level_db = 10.0 * energy.max(1e-12).log10();
+        f.tuning_cents = applied;
+        f.estimated_tuning_cents = estimated;
+        f.chord = chord as u16;
+        f.chord_confidence = self.chords.posterior()[chord];
+        f.chord_changed = chord as u16 != previous;
+        f.key = key as u8;
+        f.key_confidence = self.key.confidence();
+        f.chord_fit = *self.chords.fit();
+    }
+}
+
+/// Applies the HPSS harmonic mask (squared, on power) to the first `bins` bins.
+fn suppress_drums(hpss: &mut MedianHpss, power: &mut [f32], magnitude: &mut [f32], bins: usize) {
+    for (m, p) in magnitude[..bins].iter_mut().zip(power.iter()) {
+        *m = p.sqrt();
+    }
+    let mask = hpss.push(&magnitude[..bins]);
+    for (p, m) in power[..bins].iter_mut().zip(mask) {
+        *p *= m * m;
+    }
+}

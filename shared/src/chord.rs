@@ -1,0 +1,328 @@
+//! Chord vocabulary, harmonic templates and online HMM smoothing (forward filtering).
+
+use crate::chroma::PITCH_CLASS_NAMES;
+
+/// Chord qualities in index order, with their intervals in semitones and mir_eval names.
+pub const QUALITIES: [(&str, &[usize]); NUM_QUALITIES] = [
+    ("maj", &[0, 4, 7]),
+    ("min", &[0, 3, 7]),
+    ("7", &[0, 4, 7, 10]),
+    ("maj7", &[0, 4, 7, 11]),
+    ("min7", &[0, 3, 7, 10]),
+    ("dim", &[0, 3, 6]),
+    ("aug", &[0, 4, 8]),
+    ("sus4", &[0, 5, 7]),
+    ("sus2", &[0, 2, 7]),
+    ("dim7", &[0, 3, 6, 9]),
+    ("hdim7", &[0, 3, 6, 10]),
+];
+/// Number of chord qualities.
+pub const NUM_QUALITIES: usize = 11;
+/// Chord index 0 is "no chord" (`N`); chord `1 + quality * 12 + root` otherwise.
+pub const NUM_CHORDS: usize = 1 + 12 * NUM_QUALITIES;
+/// The no-chord index.
+pub const NO_CHORD: usize = 0;
+
+/// Harmonics modelled in each chord template, with amplitude decay per harmonic.
+const TEMPLATE_HARMONICS: usize = 4;
+const HARMONIC_DECAY: f32 = 0.6;
+
+/// Which chords the recogniser may output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChordVocabulary {
+    /// 24 major and minor triads plus N.
+    #[default]
+    MajMin,
+    /// Adds dominant, major and minor sevenths.
+    Sevenths,
+    /// Adds diminished, augmented, suspended, diminished and half-diminished sevenths.
+    Full,
+}
+
+impl ChordVocabulary {
+    /// Number of qualities active in this vocabulary.
+    pub fn num_qualities(self) -> usize {
+        match self {
+            ChordVocabulary::MajMin => 2,
+            ChordVocabulary::Sevenths => 5,
+            ChordVocabulary::Full => NUM_QUALITIES,
+        }
+    }
+
+    /// Whether chord `idx` is part of this vocabulary.
+    pub fn contains(self, idx: usize) -> bool {
+        idx == NO_CHORD || (idx < NUM_CHORDS && (idx - 1) / 12 < self.num_qualities())
+    }
+}
+
+/// Root pitch class and quality index of a chord, `None` for N.
+pub fn chord_parts(idx: usize) -> Option<(usize, usize)> {
+    if idx == NO_CHORD || idx >= NUM_CHORDS {
+        None
+    } else {
+        Some(((idx - 1) % 12, (idx - 1) / 12))
+    }
+}
+
+/// The mir_eval / MIREX label of chord `idx`, e.g. `C:maj`, `F#:min7`, `N`.
+pub fn chord_label(idx: usize) -> ChordLabel {
+    match chord_parts(idx) {
+        None => ChordLabel::new("N", ""),
+        Some((root, quality)) => ChordLabel::new(PITCH_CLASS_NAMES[root], QUALITIES[quality].0),
+    }
+}
+
+/// A chord label without allocation (`root:quality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChordLabel {
+    root: &'static str,
+    quality: &'static str,
+}
+
+impl ChordLabel {
+    fn new(root: &'static str, quality: &'static str) -> Self {
+        Self { root, quality }
+    }
+}
+
+impl std::fmt::Display for ChordLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.quality.is_empty() {
+            f.write_str(self.root)
+        } else {
+            write!(f, "{}:{}", self.root, self.quality)
+        }
+    }
+}
+
+/// MIDI notes (root in octave 3–4, C4 = 60) for a chord, for the MIDI chord output. Returns the
+/// number written into `notes`.
+pub fn chord_midi_notes(idx: usize, notes: &mut [u8; 4]) -> usize {
+    let Some((root, quality)) = chord_parts(idx) else {
+        return 0;
+    };
+    let base = 48 + root as u8; // C3..B3 roots keep voicings in a comfortable range.
+    let intervals = QUALITIES[quality].1;
+    for (slot, interval) in notes.iter_mut().zip(intervals) {
+        *slot = base + *interval as u8;
+    }
+    intervals.len().min(4)
+}
+
+/// Unit-norm chroma templates for every chord, modelling the first harmonics of each note.
+pub fn chord_templates() -> [[f32; 12]; NUM_CHORDS] {
+    let mut templates = [[0.0f32; 12]; NUM_CHORDS];
+    templates[NO_CHORD] = [1.0; 12];
+    for (quality, (_, intervals)) in QUALITIES.iter().enumerate() {
+        for root in 0..12 {
+            let t = &mut templates[1 + quality * 12 + root];
+            for &interval in intervals.iter() {
+                for h in 1..=TEMPLATE_HARMONICS {
+                    let offset = (12.0 * (h as f32).log2()).round() as usize;
+                    t[(root + interval + offset) % 12] += HARMONIC_DECAY.powi(h as i32 - 1);
+                }
+            }
+        }
+    }
+    for t in templates.iter_mut() {
+        crate::chroma::normalize(t);
+    }
+    templates
+}
+
+/// Parameters of the online chord HMM.
+#[derive(Debug, Clone, Copy)]
+pub struct ChordModelParams {
+    /// Sharpness of the observation likelihood `exp(kappa · (cos − 1))`.
+    pub kappa: f32,
+    /// Probability of staying in the same chord from one frame to the next.
+    pub self_transition: f32,
+    /// Template fit given to N for any non-silent frame (chords must fit better).
+    pub no_chord_fit: f32,
+}
+
+impl Default for ChordModelParams {
+    fn default() -> Self {
+        Self {
+            kappa: 25.0,
+            self_transition: 0.92,
+            no_chord_fit: 0.72,
+        }
+    }
+}
+
+/// Online chord recogniser: template fits → HMM forward filtering → argmax.
+#[derive(Debug, Clone)]
+pub struct ChordRecognizer {
+    templates: [[f32; 12]; NUM_CHORDS],
+    params: ChordModelParams,
+    vocabulary: ChordVocabulary,
+    posterior: [f32; NUM_CHORDS],
+    fit: [f32; NUM_CHORDS],
+    current: usize,
+}
+
+impl Default for ChordRecognizer {
+    fn default() -> Self {
+        let mut recognizer = Self {
+            templates: chord_templates(),
+            params: ChordModelParams::default(),
+            vocabulary: ChordVocabulary::default(),
+            posterior: [0.0; NUM_CHORDS],
+            fit: [0.0; NUM_CHORDS],
+            current: NO_CHORD,
+        };
+        recognizer.reset();
+        recognizer
+    }
+}
+
+impl ChordRecognizer {
+    /// Forgets the past: all mass on N.
+    pub fn reset(&mut self) {
+        self.posterior = [0.0; NUM_CHORDS];
+        self.posterior[NO_CHORD] = 1.0;
+        self.fit = [0.0; NUM_CHORDS];
+        self.current = NO_CHORD;
+    }
+
+    /// Changes the vocabulary (real-time safe). Chords outside it lose their probability.
+    pub fn set_vocabulary(&mut self, vocabulary: ChordVocabulary) {
+        if vocabulary != self.vocabulary {
+            self.vocabulary = vocabulary;
+            self.reset();
+        }
+    }
+
+    /// Replaces the model parameters.
+    pub fn set_params(&mut self, params: ChordModelParams) {
+        self.params = params;
+    }
+
+    /// The template of chord `idx`.
+    pub fn template(&self, idx: usize) -> &[f32; 12] {
+        &self.templates[idx.min(NUM_CHORDS - 1)]
+    }
+
+    /// Feeds one unit-norm chroma frame (`silent` if below the level floor) and returns the
+    /// decided chord. Never allocates.
+    pub fn update(&mut self, chroma: &[f32; 12], silent: bool) -> usize {
+        let vocabulary = self.vocabulary;
+        for (idx, template) in self.templates.iter().enumerate() {
+            self.fit[idx] = if !vocabulary.contains(idx) {
+                0.0
+            } else if idx == NO_CHORD {
+                if silent {
+                    1.0
+                } else {
+                    self.params.no_chord_fit
+                }
+            } else if silent {
+                0.0
+            } else {
+                template.iter().zip(chroma).map(|(a, b)| a * b).sum()
+            };
+        }
+        let active = 1 + 12 * vocabulary.num_qualities();
+        let stay = self.params.self_transition;
+        let leave = (1.0 - stay) / (active - 1) as f32;
+        let mut total = 0.0;
+        for idx in 0..NUM_CHORDS {
+            if !vocabulary.contains(idx) {
+                self.posterior[idx] = 0.0;
+                continue;
+            }
+            let prior = stay * self.posterior[idx] + leave * (1.0 - self.posterior[idx]);
+            let likelihood = (self.params.kappa * (self.fit[idx] - 1.0)).exp();
+            self.posterior[idx] = prior * likelihood;
+            total += self.posterior[idx];
+        }
+        if total > 0.0 && total.is_finite() {
+            let mut best = NO_CHORD;
+            for idx in 0..NUM_CHORDS {
+                self.posterior[idx] = crate::sanitize::flush(self.posterior[idx] / total);
+                if self.posterior[idx] > self.posterior[best] {
+                    best = idx;
+                }
+            }
+            self.current = best;
+        } else {
+            self.reset();
+        }
+        self.current
+    }
+
+    /// The chord decided by the last update.
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    /// Posterior probability of each chord after the last update.
+    pub fn posterior(&self) -> &[f32; NUM_CHORDS] {
+        &self.posterior
+    }
+
+    /// Cosine template fit of each chord for the last frame (N: its fixed fit).
+    pub fn fit(&self) -> &[f32; NUM_CHORDS] {
+        &self.fit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_mir_eval_syntax() {
+        assert_eq!(chord_label(0).to_string(), "N");
+        assert_eq!(chord_label(1).to_string(), "C:maj");
+        assert_eq!(chord_label(1 + 12 + 9).to_string(), "A:min");
+        assert_eq!(chord_label(1 + 2 * 12 + 7).to_string(), "G:7");
+        assert_eq!(chord_label(NUM_CHORDS - 1).to_string(), "B:hdim7");
+    }
+
+    #[test]
+    fn a_clean_triad_chroma_is_recognised_after_a_few_frames() {
+        let mut recognizer = ChordRecognizer::default();
+        // E minor: E G B, with equal weights.
+        let mut chroma = [0.0f32; 12];
+        for pc in [4, 7, 11] {
+            chroma[pc] = 1.0;
+        }
+        crate::chroma::normalize(&mut chroma);
+        let mut decided = NO_CHORD;
+        for _ in 0..4 {
+            decided = recognizer.update(&chroma, false);
+        }
+        assert_eq!(chord_label(decided).to_string(), "E:min");
+    }
+
+    #[test]
+    fn flat_chroma_and_silence_are_no_chord() {
+        let mut recognizer = ChordRecognizer::default();
+        let mut flat = [1.0f32; 12];
+        crate::chroma::normalize(&mut flat);
+        for _ in 0..10 {
+            recognizer.update(&flat, false);
+        }
+        assert_eq!(recognizer.current(), NO_CHORD);
+        recognizer.update(&[0.0; 12], true);
+        assert_eq!(recognizer.current(), NO_CHORD);
+    }
+
+    #[test]
+    fn midi_notes_of_g7() {
+        let mut notes = [0u8; 4];
+        let count = chord_midi_notes(1 + 2 * 12 + 7, &mut notes);
+        assert_eq!(&notes[..count], &[55, 59, 62, 65]);
+    }
+
+    #[test]
+    fn vocabulary_masks_qualities() {
+        assert!(ChordVocabulary::MajMin.contains(24));
+        assert!(!ChordVocabulary::MajMin.contains(25));
+        assert!(ChordVocabulary::Sevenths.contains(1 + 4 * 12));
+        assert!(!ChordVocabulary::Sevenths.contains(1 + 5 * 12));
+        assert!(ChordVocabulary::Full.contains(NUM_CHORDS - 1));
+    }
+}

@@ -1,0 +1,56 @@
+//! Prism's host-agnostic streaming DSP library.
+//!
+//! Every processor here follows one life cycle, which the conformance suite in
+//! `tests/conformance.rs` checks for each of them:
+//!
+//! * `new` / `Default` is cheap and never touches the sample rate;
+//! * `prepare(sample_rate, max_block, num_channels)` allocates everything for the worst case;
+//! * `process*` never allocates, locks, logs or waits, and accepts any block length
+//!   (including 0), with results that do not depend on how the host splits the stream;
+//! * `reset()` only zeroes state (safe to call before every block);
+//! * `latency_samples()` is fixed at `prepare`.
+//!
+//! Nothing here depends on a plugin framework: inputs are plain `&[f32]` slices.
+
+pub mod analyzer;
+pub mod chord;
+pub mod chroma;
+pub mod framing;
+pub mod gui;
+pub mod hpss;
+pub mod key;
+pub mod sanitize;
+pub mod stft;
+pub mod synth;
+
+pub use analyzer::{ChromaAnalyzer, ChromaFrame, ChromaSettings};
+pub use chord::{ChordVocabulary, NUM_CHORDS};
+pub use framing::Framer;
+pub use hpss::HpssSeparator;
+pub use stft::{SpectralEngine, SpectrumAnalyzer};
+
+/// The lowest and highest sample rates every processor supports.
+pub const MIN_SAMPLE_RATE_HZ: f32 = 8_000.0;
+/// See [`MIN_SAMPLE_RATE_HZ`].
+pub const MAX_SAMPLE_RATE_HZ: f32 = 192_000.0;
+
+/// The life cycle shared by all Prism streaming processors.
+pub trait Processor {
+    /// Allocates for the worst case. Not real-time safe. `sample_rate` is clamped to
+    /// [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`] (odd rates in between are fine).
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, num_channels: usize);
+    /// Zeroes all state, keeping the allocations. Real-time safe.
+    fn reset(&mut self);
+    /// Delay between input and the corresponding output, in samples. For analysers this is
+    /// the number of samples between a frame's first sample and its emission.
+    fn latency_samples(&self) -> usize;
+}
+
+/// Clamps a host sample rate into the supported range (non-finite rates become 44.1 kHz).
+pub fn sanitize_sample_rate(sample_rate: f32) -> f32 {
+    if sample_rate.is_finite() {
+        sample_rate.clamp(MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
+    } else {
+        44_100.0
+    }
+}

@@ -1,0 +1,369 @@
+//! The conformance suite every Prism processor runs (see `conformance!` at the bottom).
+//!
+//! The test binary installs `assert_no_alloc`'s allocator, so any allocation inside a
+//! `process` or `reset` call made under `assert_no_alloc` aborts the test.
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use prism_shared::hpss::HpssSeparator;
+use prism_shared::stft::StftIdentity;
+use prism_shared::synth::XorShift;
+use prism_shared::{ChromaAnalyzer, ChromaSettings, Processor};
+
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+/// Largest host block the suite uses.
+const MAX_BLOCK: usize = 4096;
+
+/// A processor under test, adapted to a common "run a block, append a digest" shape.
+trait Subject: Processor {
+    /// Audio-producing processors also get the exact impulse-latency test.
+    const PRODUCES_AUDIO: bool;
+    fn make() -> Self;
+    /// Processes planar `inputs` and appends a digest of the output to `out` (which has
+    /// enough capacity: pushing must not reallocate). `scratch` has `max_outputs()` buffers
+    /// of `MAX_BLOCK` samples.
+    fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, scratch: &mut [Vec<f32>]);
+    /// Number of output buffers `run` needs.
+    fn max_outputs(num_channels: usize) -> usize;
+    /// Samples of clean input after which the output no longer depends on earlier input.
+    fn recovery_samples(&self) -> usize;
+    /// Output position (in digest values) that corresponds to a given input sample count,
+    /// for the recovery test; analysers report frames.
+    fn digest_len_for(&self, samples: usize, num_channels: usize) -> usize;
+    /// Whether digest value `idx` must recover exactly. Analysers keep deliberate long
+    /// memories (chord HMM, 10 s key profile), which are checked separately.
+    fn must_recover(_idx: usize) -> bool {
+        true
+    }
+}
+
+impl Subject for StftIdentity {
+    const PRODUCES_AUDIO: bool = true;
+    fn make() -> Self {
+        Self::default()
+    }
+    fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, scratch: &mut [Vec<f32>]) {
+        run_audio(inputs, out, scratch, inputs.len(), |i, o| self.process(i, o));
+    }
+    fn max_outputs(num_channels: usize) -> usize {
+        num_channels
+    }
+    fn recovery_samples(&self) -> usize {
+        2 * self.latency_samples()
+    }
+    fn digest_len_for(&self, samples: usize, num_channels: usize) -> usize {
+        samples * num_channels
+    }
+}
+
+impl Subject for HpssSeparator {
+    const PRODUCES_AUDIO: bool = true;
+    fn make() -> Self {
+        Self::default()
+    }
+    fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, scratch: &mut [Vec<f32>]) {
+        let outputs = 2 * self.num_channels();
+        run_audio(inputs, out, scratch, outputs, |i, o| self.process(i, o));
+    }
+    fn max_outputs(num_channels: usize) -> usize {
+        2 * num_channels
+    }
+    fn recovery_samples(&self) -> usize {
+        2 * self.latency_samples() + 4096
+    }
+    fn digest_len_for(&self, samples: usize, num_channels: usize) -> usize {
+        samples * 2 * num_channels
+    }
+}
+
+/// Chroma is tested with auto tuning off so that the recovery test sees no long memory.
+impl Subject for ChromaAnalyzer {
+    const PRODUCES_AUDIO: bool = false;
+    fn make() -> Self {
+        ChromaAnalyzer::new(ChromaSettings {
+            auto_tuning: false,
+            ..ChromaSettings::default()
+        })
+    }
+    fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, _scratch: &mut [Vec<f32>]) {
+        self.process(inputs, |frame, _| {
+            out.extend_from_slice(&frame.chroma);
+            out.push(frame.chord as f32);
+            out.push(frame.key as f32);
+            out.push(frame.tuning_cents);
+            out.push(frame.end_sample as f32);
+        });
+    }
+    fn max_outputs(_num_channels: usize) -> usize {
+        0
+    }
+    fn recovery_samples(&self) -> usize {
+        // One analysis window plus the HPSS time median.
+        self.window_samples() + 6 * self.hop_samples()
+    }
+    fn digest_len_for(&self, samples: usize, _num_channels: usize) -> usize {
+        (samples / self.hop_samples()) * 16
+    }
+    fn must_recover(idx: usize) -> bool {
+        idx % 16 < 12
+    }
+}
+
+fn run_audio(
+    inputs: &[&[f32]],
+    out: &mut Vec<f32>,
+    scratch: &mut [Vec<f32>],
+    num_outputs: usize,
+    mut process: impl FnMut(&[&[f32]], &mut [&mut [f32]]),
+) {
+    let len = inputs[0].len();
+    let mut slices: [&mut [f32]; 8] = Default::default();
+    for (slot, buf) in slices.iter_mut().zip(scratch.iter_mut()).take(num_outputs) {
+        *slot = &mut buf[..len];
+    }
+    process(inputs, &mut slices[..num_outputs]);
+    // Interleave per sample so the digest does not depend on the block split.
+    for i in 0..len {
+        for s in slices[..num_outputs].iter() {
+            out.push(s[i]);
+        }
+    }
+}
+
+/// Streams `signal` (planar) through `subject` in blocks given by `block_sizes` (cycled).
+fn stream<S: Subject>(subject: &mut S, signal: &[Vec<f32>], block_sizes: &[usize], no_alloc: bool) -> Vec<f32> {
+    let num_channels = signal.len();
+    let len = signal[0].len();
+    let mut out = Vec::with_capacity(len * 2 * num_channels + 64 * 1024);
+    let mut scratch = vec![vec![0.0; MAX_BLOCK]; S::max_outputs(num_channels)];
+    let mut pos = 0;
+    let mut k = 0;
+    while pos < len {
+        let block = block_sizes[k % block_sizes.len()].min(len - pos).min(MAX_BLOCK);
+        k += 1;
+        let inputs: [&[f32]; 2] = [
+            &signal[0][pos..pos + block],
+            &signal[num_channels - 1][pos..pos + block],
+        ];
+        let inputs = &inputs[..num_channels];
+        if no_alloc {
+            assert_no_alloc(|| subject.run(inputs, &mut out, &mut scratch));
+        } else {
+            subject.run(inputs, &mut out, &mut scratch);
+        }
+        pos += block;
+    }
+    out
+}
+
+/// Music-like test signal: a few harmonic tones, a noise burst and silence, per channel.
+fn test_signal(sample_rate: f32, seconds: f32, num_channels: usize, seed: u64) -> Vec<Vec<f32>> {
+    let len = (sample_rate * seconds) as usize;
+    let mut rng = XorShift::new(seed);
+    (0..num_channels)
+        .map(|ch| {
+            let mut x = vec![0.0f32; len];
+            prism_shared::synth::add_chord(&mut x, sample_rate, 0, len / 2, 1 + ch * 5, 440.0);
+            prism_shared::synth::add_chord(&mut x, sample_rate, len / 2, len / 2, 1 + 12 + 9, 440.0);
+            for (i, s) in x.iter_mut().enumerate() {
+                if (len / 3..len / 3 + 2000).contains(&i) {
+                    *s += 0.3 * rng.next_f32();
+                }
+            }
+            x
+        })
+        .collect()
+}
+
+fn prepared<S: Subject>(sample_rate: f32, num_channels: usize) -> S {
+    let mut s = S::make();
+    s.prepare(sample_rate, MAX_BLOCK, num_channels);
+    s
+}
+
+fn reset_equivalence<S: Subject>() {
+    let signal = test_signal(44_100.0, 1.5, 2, 1);
+    let mut fresh = prepared::<S>(44_100.0, 2);
+    let expected = stream(&mut fresh, &signal, &[512], false);
+    let mut used = prepared::<S>(44_100.0, 2);
+    stream(&mut used, &test_signal(44_100.0, 0.7, 2, 9), &[333], false);
+    assert_no_alloc(|| used.reset());
+    let got = stream(&mut used, &signal, &[512], false);
+    assert_eq!(expected, got, "reset + process must equal a fresh instance");
+}
+
+fn block_size_independence<S: Subject>() {
+    let signal = test_signal(44_100.0, 1.5, 2, 2);
+    let mut reference = prepared::<S>(44_100.0, 2);
+    let expected = stream(&mut reference, &signal, &[4096], false);
+    assert!(!expected.is_empty());
+    for blocks in [&[1usize][..], &[17], &[512], &[4096], &[1, 300, 17, 4096, 64, 0, 2027]] {
+        let mut s = prepared::<S>(44_100.0, 2);
+        let got = stream(&mut s, &signal, blocks, false);
+        assert_eq!(expected.len(), got.len(), "blocks {blocks:?}");
+        let max_diff = expected
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert_eq!(max_diff, 0.0, "blocks {blocks:?} changed the output");
+    }
+}
+
+fn determinism<S: Subject>() {
+    let signal = test_signal(48_000.0, 1.0, 1, 3);
+    let a = stream(&mut prepared::<S>(48_000.0, 1), &signal, &[256], false);
+    let b = stream(&mut prepared::<S>(48_000.0, 1), &signal, &[256], false);
+    assert_eq!(a, b);
+}
+
+fn impulse_latency<S: Subject>() {
+    if !S::PRODUCES_AUDIO {
+        return;
+    }
+    for sample_rate in [22_050.0, 44_100.0, 96_000.0] {
+        let mut s = prepared::<S>(sample_rate, 1);
+        let latency = s.latency_samples();
+        let len = latency + 8192;
+        let mut signal = vec![vec![0.0f32; len]];
+        signal[0][100] = 1.0;
+        let out = stream(&mut s, &signal, &[512], false);
+        // Sum all outputs of each sample (harmonic + percussive reconstruct the input).
+        let per_sample = out.len() / len;
+        let summed: Vec<f32> = out.chunks(per_sample).map(|c| c.iter().sum()).collect();
+        let peak = summed
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map(|(i, _)| i)
+            .unwrap();
+        assert_eq!(peak, 100 + latency, "measured delay != latency_samples() at {sample_rate} Hz");
+        assert!((summed[peak] - 1.0).abs() < 1e-3, "impulse gain {}", summed[peak]);
+    }
+}
+
+fn no_allocation_in_process_or_reset<S: Subject>() {
+    for num_channels in [1, 2] {
+        let signal = test_signal(44_100.0, 1.0, num_channels, 4);
+        let mut s = prepared::<S>(44_100.0, num_channels);
+        stream(&mut s, &signal, &[1, 64, 4096, 17], true);
+        assert_no_alloc(|| s.reset());
+        stream(&mut s, &signal, &[512], true);
+    }
+}
+
+fn bad_input_gives_finite_output_and_recovers<S: Subject>() {
+    let sample_rate = 44_100.0;
+    let clean = test_signal(sample_rate, 1.0, 2, 5);
+    let bad_values = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX, 1e-40, f32::MIN_POSITIVE / 2.0];
+    for &bad in &bad_values {
+        for pattern in 0..3 {
+            // 0: one sample, 1: a whole block, 2: one channel of a block.
+            let mut signal = clean.clone();
+            let block = 512;
+            let start = 4096;
+            for ch in 0..2 {
+                for i in start..start + block {
+                    let hit = match pattern {
+                        0 => i == start + 7,
+                        1 => true,
+                        _ => ch == 1,
+                    };
+                    if hit {
+                        signal[ch][i] = bad;
+                    }
+                }
+            }
+            let mut s = prepared::<S>(sample_rate, 2);
+            let out = stream(&mut s, &signal, &[block], false);
+            assert!(out.iter().all(|x| x.is_finite()), "non-finite output for input {bad} pattern {pattern}");
+            assert!(
+                out.iter().all(|x| *x == 0.0 || x.abs() >= f32::MIN_POSITIVE),
+                "subnormal output for input {bad}"
+            );
+            // Recovery: once `recovery_samples` of clean input have passed after the bad
+            // block, the output equals that of a run whose bad block was silence.
+            let mut reference_signal = clean.clone();
+            for ch in 0..2 {
+                for i in start..start + block {
+                    if signal[ch][i] != clean[ch][i] || signal[ch][i].is_nan() {
+                        reference_signal[ch][i] = 0.0;
+                    }
+                }
+            }
+            let mut r = prepared::<S>(sample_rate, 2);
+            let expected = stream(&mut r, &reference_signal, &[block], false);
+            let from = s.digest_len_for(start + block + s.recovery_samples(), 2);
+            assert!(from < out.len(), "test signal too short for recovery check");
+            let max_diff = out
+                .iter()
+                .zip(&expected)
+                .enumerate()
+                .skip(from)
+                .filter(|(idx, _)| S::must_recover(*idx))
+                .map(|(_, (a, b))| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(max_diff < 1e-4, "no recovery after input {bad} pattern {pattern}: diff {max_diff}");
+        }
+    }
+}
+
+fn all_sample_rates<S: Subject>() {
+    for sample_rate in [8_000.0, 11_025.0, 22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0, 45_678.901] {
+        let signal = test_signal(sample_rate, 0.6, 2, 6);
+        let mut s = prepared::<S>(sample_rate, 2);
+        let out = stream(&mut s, &signal, &[1000], true);
+        assert!(!out.is_empty(), "no output at {sample_rate} Hz");
+        assert!(out.iter().all(|x| x.is_finite()), "non-finite at {sample_rate} Hz");
+    }
+}
+
+macro_rules! conformance {
+    ($module:ident, $subject:ty) => {
+        mod $module {
+            use super::*;
+            #[test]
+            fn reset_then_process_equals_a_fresh_instance() {
+                reset_equivalence::<$subject>();
+            }
+            #[test]
+            fn output_does_not_depend_on_host_block_sizes() {
+                block_size_independence::<$subject>();
+            }
+            #[test]
+            fn same_input_gives_the_same_output() {
+                determinism::<$subject>();
+            }
+            #[test]
+            fn impulse_delay_equals_reported_latency() {
+                impulse_latency::<$subject>();
+            }
+            #[test]
+            fn process_and_reset_never_allocate() {
+                no_allocation_in_process_or_reset::<$subject>();
+            }
+            #[test]
+            fn nan_inf_denormal_and_huge_input_give_finite_output_and_recover() {
+                bad_input_gives_finite_output_and_recovers::<$subject>();
+            }
+            #[test]
+            fn runs_at_every_sample_rate_from_8k_to_192k() {
+                all_sample_rates::<$subject>();
+            }
+        }
+    };
+}
+
+conformance!(stft_identity, StftIdentity);
+conformance!(hpss_separator, HpssSeparator);
+conformance!(chroma_analyzer, ChromaAnalyzer);
+
+#[test]
+fn chroma_frame_rate_is_at_least_20_per_second_at_every_rate() {
+    for sample_rate in [8_000.0, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
+        let analyzer = prepared::<ChromaAnalyzer>(sample_rate, 1);
+        assert!(analyzer.frame_rate_hz() >= 20.0, "{} fps at {sample_rate}", analyzer.frame_rate_hz());
+    }
+}

@@ -1,0 +1,95 @@
+//! `cargo xtask eval <suite>`: run an accuracy evaluation against the release CLI.
+//!
+//! Only plumbing: build `prism` in release, make the eval venv from
+//! `tests/eval/requirements.txt`, and run the suite's script with the CLI and an output
+//! folder. The scripts and their requirements belong to the evaluation suite.
+
+use crate::deps;
+use crate::platform;
+use crate::process;
+use crate::venv;
+use crate::workspace::Workspace;
+use anyhow::{bail, Result};
+use std::ffi::OsString;
+use std::process::Command;
+
+/// The eval venv, relative to the workspace root (kept apart from the test venv because
+/// the eval needs heavier packages).
+pub const VENV_DIR: &str = ".venv-eval";
+pub const REQUIREMENTS: &str = "tests/eval/requirements.txt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Chord/chroma accuracy of the chroma analyser (`tests/eval/chroma_eval.py`).
+    Chroma,
+}
+
+impl Suite {
+    fn name(self) -> &'static str {
+        match self {
+            Suite::Chroma => "chroma",
+        }
+    }
+
+    /// The script, relative to the workspace root.
+    fn script(self) -> &'static str {
+        match self {
+            Suite::Chroma => "tests/eval/chroma_eval.py",
+        }
+    }
+}
+
+pub fn run(
+    workspace: &Workspace,
+    suite: Suite,
+    quick: bool,
+    extra_args: &[OsString],
+) -> Result<()> {
+    let script = workspace.root.join(suite.script());
+    let requirements = workspace.root.join(REQUIREMENTS);
+    for (path, what) in [
+        (&script, "eval script"),
+        (&requirements, "eval requirements"),
+    ] {
+        if !path.is_file() {
+            bail!(
+                "the {what} '{}' does not exist in this checkout",
+                workspace.display(path)
+            );
+        }
+    }
+    deps::ensure(deps::BUILD, deps::Mode::InstallIfRoot)?;
+    deps::ensure(deps::TEST, deps::Mode::InstallIfRoot)?;
+    process::run(
+        workspace
+            .cargo()
+            .args(["build", "-p", "prism-cli", "--release"]),
+        "building the release CLI",
+    )?;
+    let prism = workspace
+        .target_dir
+        .join("release")
+        .join(platform::executable_name("prism", workspace.host.os));
+    let python = venv::ensure(
+        &workspace.root.join(VENV_DIR),
+        &requirements,
+        workspace.host.os,
+    )?;
+    let out_dir = workspace.target_dir.join("eval").join(suite.name());
+
+    let mut command = Command::new(python);
+    command
+        .current_dir(&workspace.root)
+        .arg(&script)
+        .arg("--prism")
+        .arg(&prism)
+        .arg("--out")
+        .arg(&out_dir);
+    if quick {
+        command.arg("--quick");
+    }
+    command.args(extra_args);
+    process::run(&mut command, "running the evaluation")?;
+    eprintln!("Evaluation results: {}", workspace.display(&out_dir));
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Prism's `cargo xtask`: bundle, install, check system packages, test and evaluate.
+//!
+//! `.cargo/config.toml` aliases `cargo xtask` to `cargo run --package xtask --release --`.
+//! Bundling is delegated to nice-plug-xtask with bundle names from `bundle/bundler.toml`.
+
+mod bundle;
+mod bundler_config;
+mod deps;
+mod eval;
+mod install;
+mod platform;
+mod process;
+mod test;
+mod venv;
+mod workspace;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use workspace::Workspace;
+
+pub use test::{BIN_DIR_ENV, BUNDLE_DIR_ENV, VENV_ENV};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Prism's build, bundle, install, test and evaluation tasks",
+    after_help = "Bundles land in target/bundled/<Bundle Name>.clap and .vst3; bundle names \
+                  come from bundle/bundler.toml."
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build plugins and bundle them as CLAP and VST3 into target/bundled/
+    Bundle(BundleArgs),
+    /// Copy bundles from target/bundled/ into the folders plugin hosts scan
+    Install(InstallArgs),
+    /// Check the system packages (Debian/Ubuntu) for building and testing; installs them as root
+    Deps(DepsArgs),
+    /// Run every check: system packages, Python venv, rustfmt, clippy, build, debug bundles, tests
+    Test(TestArgs),
+    /// Run an evaluation suite against the release CLI
+    Eval(EvalArgs),
+    /// List the plugin packages of bundle/bundler.toml and their bundle names
+    Plugins,
+}
+
+#[derive(Debug, Args)]
+struct BundleArgs {
+    /// Plugin packages to bundle (sections of bundle/bundler.toml)
+    #[arg(value_name = "PACKAGE")]
+    packages: Vec<String>,
+    /// A plugin package to bundle, the cargo way; may be repeated
+    #[arg(short = 'p', long = "package", value_name = "PACKAGE")]
+    package_flags: Vec<String>,
+    /// Bundle every plugin package in bundle/bundler.toml
+    #[arg(long, conflicts_with_all = ["packages", "package_flags"])]
+    all: bool,
+    /// Build with the release profile (what you install and ship)
+    #[arg(long)]
+    release: bool,
+    /// Cross-compile for this target triple
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    /// Do not check system packages first
+    #[arg(long)]
+    skip_deps: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    Clap,
+    Vst3,
+}
+
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// Plugin packages to install; every plugin in bundle/bundler.toml if none is named
+    #[arg(value_name = "PACKAGE")]
+    packages: Vec<String>,
+    /// Install every plugin package in bundle/bundler.toml (the default)
+    #[arg(long, conflicts_with = "packages")]
+    all: bool,
+    /// Install for all users (/usr/lib/{clap,vst3}, /Library/Audio/Plug-Ins,
+    /// %COMMONPROGRAMFILES%) instead of the current user
+    #[arg(long)]
+    system: bool,
+    /// Install only this format
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Folder holding the bundles [default: target/bundled]
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DepsArgs {
+    /// Only the packages needed to build, not those the tests need
+    #[arg(long)]
+    build_only: bool,
+    /// Only check; never run apt-get
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Skip rustfmt and clippy
+    #[arg(long)]
+    skip_lint: bool,
+    /// Skip the Python venv and the plugin bundles (PRISM_BUNDLE_DIR and PRISM_VENV stay unset)
+    #[arg(long)]
+    no_host: bool,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Which evaluation to run
+    #[arg(value_enum)]
+    suite: eval::Suite,
+    /// A short run on a subset of the material
+    #[arg(long)]
+    quick: bool,
+    /// Further arguments for the evaluation script (after `--`)
+    #[arg(last = true, value_name = "SCRIPT_ARGS")]
+    script_args: Vec<OsString>,
+}
+
+/// Entry point of the `xtask` binary.
+pub fn main() -> Result<()> {
+    run(std::env::args_os())
+}
+
+/// Runs xtask with `args`, the first being the program name.
+pub fn run<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    let workspace = Workspace::locate()?;
+    match cli.task {
+        Task::Bundle(args) => run_bundle(&workspace, args),
+        Task::Install(args) => run_install(&workspace, args),
+        Task::Deps(args) => {
+            let mode = if args.check {
+                deps::Mode::CheckOnly
+            } else {
+                deps::Mode::InstallIfRoot
+            };
+            deps::ensure(deps::BUILD, mode)?;
+            if !args.build_only {
+                deps::ensure(deps::TEST, mode)?;
+            }
+            Ok(())
+        }
+        Task::Test(args) => test::run(
+            &workspace,
+            test::TestOptions {
+                skip_lint: args.skip_lint,
+                no_host: args.no_host,
+            },
+        ),
+        Task::Eval(args) => eval::run(&workspace, args.suite, args.quick, &args.script_args),
+        Task::Plugins => {
+            for plugin in workspace.bundler_config()?.plugins() {
+                println!("{}\t{}", plugin.package, plugin.bundle_name);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_bundle(workspace: &Workspace, args: BundleArgs) -> Result<()> {
+    let mut requested = args.packages;
+    requested.extend(args.package_flags);
+    let plugins = workspace.bundler_config()?.select(&requested, args.all)?;
+    if !args.skip_deps {
+        deps::ensure(deps::BUILD, deps::Mode::InstallIfRoot)?;
+    }
+    let options = bundle::BuildOptions {
+        release: args.release,
+        target: args.target,
+    };
+    let bundles = bundle::build_and_bundle(workspace, &plugins, &options)?;
+    eprintln!(
+        "\nBundles ({}):",
+        if options.release { "release" } else { "debug" }
+    );
+    for bundle in bundles {
+        eprintln!("  {}", workspace.display(&bundle));
+    }
+    Ok(())
+}
+
+fn run_install(workspace: &Workspace, args: InstallArgs) -> Result<()> {
+    bundle::recover_interrupted_test_bundling(workspace)?;
+    let all = args.all || args.packages.is_empty();
+    let plugins = workspace.bundler_config()?.select(&args.packages, all)?;
+    let formats = match args.format {
+        None => platform::Format::ALL.to_vec(),
+        Some(FormatArg::Clap) => vec![platform::Format::Clap],
+        Some(FormatArg::Vst3) => vec![platform::Format::Vst3],
+    };
+    let scope = if args.system {
+        platform::Scope::System
+    } else {
+        platform::Scope::User
+    };
+    let from = args.from.unwrap_or_else(|| workspace.bundled_dir());
+    let items = install::plan(&plugins, &formats, workspace.host, scope, &from, |key| {
+        std::env::var_os(key)
+    })?;
+    install::check_sources(&items)?;
+    for item in &items {
+        install::install_item(item).with_context(|| {
+            format!(
+                "could not install the {} bundle of '{}'",
+                item.format.label(),
+                item.package
+            )
+        })?;
+        eprintln!("Installed {}", item.dest.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(line: &str) -> Cli {
+        Cli::try_parse_from(std::iter::once("xtask").chain(line.split_whitespace())).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bundle_takes_packages_positionally_or_with_p() {
+        let Task::Bundle(args) = parse("bundle prism-chroma -p prism-pitch --release").task else {
+            panic!("not a bundle task");
+        };
+        assert_eq!(args.packages, ["prism-chroma"]);
+        assert_eq!(args.package_flags, ["prism-pitch"]);
+        assert!(args.release && !args.all);
+    }
+
+    #[test]
+    fn bundle_all_conflicts_with_named_packages() {
+        let result = Cli::try_parse_from(["xtask", "bundle", "--all", "prism-chroma"]);
+        assert!(result.is_err());
+        let Task::Bundle(args) = parse("bundle --all --target x86_64-pc-windows-gnu").task else {
+            panic!("not a bundle task");
+        };
+        assert!(args.all);
+        assert_eq!(args.target.as_deref(), Some("x86_64-pc-windows-gnu"));
+    }
+
+    #[test]
+    fn eval_passes_arguments_after_the_double_dash_to_the_script() {
+        let Task::Eval(args) = parse("eval chroma --quick -- --limit 3").task else {
+            panic!("not an eval task");
+        };
+        assert_eq!(args.suite, eval::Suite::Chroma);
+        assert!(args.quick);
+        assert_eq!(args.script_args, ["--limit", "3"]);
+    }
+}
