@@ -326,7 +326,21 @@ impl AnalyzerState {
 
         let previous = self.frame.chord;
         let chord = self.chords.update(&chroma, silent);
-        let key = if silent { self.key.current() } else { self.key.update(&chroma) };
+        // The key follows the harmony: the chord tones of the decided chord (weighted by its
+        // posterior) rather than the raw chroma, whose upper harmonics pull the profile
+        // correlation towards the dominant.
+        let key = match crate::chord::chord_parts(chord) {
+            Some((root, quality)) => {
+                let mut tones = [0.0f32; 12];
+                let weight = self.chords.posterior()[chord];
+                for &interval in crate::chord::QUALITIES[quality].1 {
+                    tones[(root + interval) % 12] = weight;
+                }
+                tones[root] *= 1.5;
+                self.key.update(&tones)
+            }
+            None => self.key.current(),
+        };
 
         let f = &mut self.frame;
         f.end_sample = end_sample;

@@ -10,7 +10,7 @@ const MAJOR_PROFILE: [f32; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19
 const MINOR_PROFILE: [f32; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
 
 /// Memory of the key estimate in seconds.
-pub const KEY_MEMORY_S: f32 = 10.0;
+pub const KEY_MEMORY_S: f32 = 30.0;
 
 /// The label of key `idx`, e.g. `A:min`.
 pub fn key_label(idx: usize) -> KeyLabel {

@@ -1,1 +1,5 @@
-fn main(){}
+//! Standalone Prism Chroma (JACK / ALSA for live use, `--backend dummy` for headless tests).
+
+fn main() {
+    nice_plug::prelude::nice_export_standalone::<prism_chroma::PrismChroma>();
+}

@@ -1,0 +1,319 @@
+//! The Prism Chroma editor: scrolling chromagram with a chord lane, current chord and key in
+//! large type, tuning, and the template fit of the current frame ("why this chord").
+//!
+//! Runs on the GUI thread only. Frames arrive through the SPSC ring, which the audio thread
+//! fills only while this editor is open.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
+use nice_plug::context::gui::GuiContext;
+use nice_plug::prelude::*;
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
+use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
+use prism_shared::chroma::PITCH_CLASS_NAMES;
+use prism_shared::gui::FrameConsumer;
+use prism_shared::key::key_label;
+use prism_shared::ChromaFrame;
+
+use crate::{ChromaParams, Meters};
+
+/// Seconds of history shown.
+const HISTORY_S: f32 = 10.0;
+/// Upper bound on stored frames (10 s at up to 50 frames/s, plus slack).
+const MAX_HISTORY_FRAMES: usize = 600;
+
+/// The editor type of the plugin.
+pub type Editor = EguiEditor<ChromaApp>;
+
+/// Creates the editor (called once per plugin instance).
+pub fn create(
+    params: Arc<ChromaParams>,
+    meters: Arc<Meters>,
+    state: Arc<EguiEditorState>,
+    frames: FrameConsumer,
+) -> Option<Editor> {
+    let settings = EguiNiceSettings::new()
+        .with_tile("Prism Chroma")
+        .with_resize_hint(ResizeHint::RESIZABLE);
+    let repaint = nice_plug_egui::RepaintNotifier::default();
+    create_egui_editor(
+        state,
+        repaint,
+        settings,
+        ChromaApp {
+            params,
+            meters,
+            frames,
+            history: VecDeque::with_capacity(MAX_HISTORY_FRAMES),
+            templates: Box::new(chord_templates()),
+            gui: None,
+        },
+    )
+}
+
+/// The egui application state (GUI thread).
+pub struct ChromaApp {
+    params: Arc<ChromaParams>,
+    meters: Arc<Meters>,
+    frames: FrameConsumer,
+    history: VecDeque<ChromaFrame>,
+    templates: Box<[[f32; 12]; NUM_CHORDS]>,
+    gui: Option<GuiContext>,
+}
+
+impl NiceEguiApp for ChromaApp {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        egui_ctx.set_visuals(egui::Visuals::dark());
+        self.gui = Some(gui);
+        self.history.clear();
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        while let Ok(frame) = self.frames.pop() {
+            if self.history.len() == MAX_HISTORY_FRAMES {
+                self.history.pop_front();
+            }
+            self.history.push_back(frame);
+        }
+        let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
+        let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
+        while self.history.len() > keep {
+            self.history.pop_front();
+        }
+
+        egui::Panel::top("header").exact_size(96.0).show(ui, |ui| self.header(ui));
+        egui::Panel::left("controls")
+            .default_size(250.0)
+            .resizable(true)
+            .show(ui, |ui| self.controls(ui));
+        egui::Panel::right("fit")
+            .default_size(230.0)
+            .resizable(true)
+            .show(ui, |ui| self.template_fit(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.chromagram(ui, keep));
+        ui.ctx().request_repaint();
+    }
+}
+
+impl ChromaApp {
+    fn header(&self, ui: &mut egui::Ui) {
+        let chord = self.meters.chord.load(Ordering::Relaxed) as usize;
+        let chord_conf = self.meters.chord_confidence.load(Ordering::Relaxed);
+        let key = self.meters.key.load(Ordering::Relaxed) as usize;
+        let key_conf = self.meters.key_confidence.load(Ordering::Relaxed);
+        let tuning = self.meters.tuning_cents.load(Ordering::Relaxed);
+        let reference = self.params.reference_hz.value();
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("CHORD").small().weak());
+                ui.label(egui::RichText::new(chord_label(chord).to_string()).size(44.0).strong());
+                ui.label(format!("confidence {:.0} %", 100.0 * chord_conf));
+            });
+            ui.add_space(40.0);
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("KEY").small().weak());
+                ui.label(egui::RichText::new(key_label(key).to_string()).size(32.0));
+                ui.label(format!("confidence {:.0} %", 100.0 * key_conf));
+            });
+            ui.add_space(40.0);
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("TUNING").small().weak());
+                ui.label(egui::RichText::new(format!("{tuning:+.1} ct")).size(32.0));
+                let a4 = reference * 2f32.powf(tuning / 1200.0);
+                let applied = if self.params.auto_tuning.value() { "applied" } else { "not applied" };
+                ui.label(format!("A4 ≈ {a4:.1} Hz ({applied})"));
+            });
+            if self.params.freeze.value() {
+                ui.add_space(30.0);
+                ui.label(egui::RichText::new("FROZEN").size(24.0).color(Color32::LIGHT_BLUE));
+            }
+        });
+    }
+
+    fn controls(&self, ui: &mut egui::Ui) {
+        let Some(gui) = &self.gui else { return };
+        let setter = gui.param_setter();
+        let p = &self.params;
+        ui.heading("Analysis");
+        ui.label("Reference pitch");
+        ui.add(ParamSlider::for_param(&p.reference_hz, &setter));
+        ui.label("Smoothing");
+        ui.add(ParamSlider::for_param(&p.smoothing_ms, &setter));
+        ui.label("Compression γ");
+        ui.add(ParamSlider::for_param(&p.compression, &setter));
+        ui.label("Chord vocabulary");
+        ui.add(ParamSlider::for_param(&p.vocabulary, &setter));
+        ui.separator();
+        toggle(ui, &setter, &p.auto_tuning);
+        toggle(ui, &setter, &p.drum_suppression);
+        toggle(ui, &setter, &p.midi_out);
+        toggle(ui, &setter, &p.freeze);
+    }
+
+    fn template_fit(&self, ui: &mut egui::Ui) {
+        ui.heading("Why this chord");
+        let Some(last) = self.history.back() else {
+            ui.label("waiting for audio…");
+            return;
+        };
+        let chord = last.chord as usize;
+        ui.label(format!("{} — chroma vs template", chord_label(chord)));
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 130.0), Sense::hover());
+        let painter = ui.painter_at(rect);
+        let template = &self.templates[chord];
+        let w = rect.width() / 12.0;
+        for pc in 0..12 {
+            let x0 = rect.left() + pc as f32 * w;
+            let h_chroma = last.chroma[pc].clamp(0.0, 1.0) * (rect.height() - 16.0);
+            let h_template = template[pc].clamp(0.0, 1.0) * (rect.height() - 16.0);
+            let base = rect.bottom() - 14.0;
+            painter.rect_filled(
+                Rect::from_min_max(Pos2::new(x0 + 2.0, base - h_chroma), Pos2::new(x0 + w * 0.55, base)),
+                1.0,
+                Color32::from_rgb(90, 170, 255),
+            );
+            painter.rect_filled(
+                Rect::from_min_max(Pos2::new(x0 + w * 0.55, base - h_template), Pos2::new(x0 + w - 2.0, base)),
+                1.0,
+                Color32::from_rgb(255, 190, 80),
+            );
+            painter.text(
+                Pos2::new(x0 + w / 2.0, rect.bottom()),
+                Align2::CENTER_BOTTOM,
+                PITCH_CLASS_NAMES[pc],
+                FontId::proportional(10.0),
+                Color32::GRAY,
+            );
+        }
+        ui.horizontal(|ui| {
+            ui.colored_label(Color32::from_rgb(90, 170, 255), "■ chroma");
+            ui.colored_label(Color32::from_rgb(255, 190, 80), "■ template");
+        });
+        ui.separator();
+        ui.label("Best template fits (cosine)");
+        let mut order: [usize; NUM_CHORDS] = std::array::from_fn(|i| i);
+        order.sort_by(|&a, &b| last.chord_fit[b].total_cmp(&last.chord_fit[a]));
+        for &idx in order.iter().take(6) {
+            let fit = last.chord_fit[idx];
+            ui.horizontal(|ui| {
+                ui.monospace(format!("{:<9}", chord_label(idx).to_string()));
+                let bar = egui::ProgressBar::new(fit.clamp(0.0, 1.0)).text(format!("{fit:.2}"));
+                ui.add(bar);
+            });
+        }
+    }
+
+    fn chromagram(&self, ui: &mut egui::Ui, capacity: usize) {
+        let available = ui.available_size();
+        let (rect, _) = ui.allocate_exact_size(available, Sense::hover());
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, Color32::from_gray(12));
+        let label_w = 28.0;
+        let lane_h = 34.0;
+        let grid = Rect::from_min_max(
+            Pos2::new(rect.left() + label_w, rect.top()),
+            Pos2::new(rect.right(), rect.bottom() - lane_h),
+        );
+        let row_h = grid.height() / 12.0;
+        for pc in 0..12 {
+            let y = grid.bottom() - (pc as f32 + 0.5) * row_h;
+            painter.text(
+                Pos2::new(rect.left() + 4.0, y),
+                Align2::LEFT_CENTER,
+                PITCH_CLASS_NAMES[pc],
+                FontId::monospace(11.0),
+                Color32::GRAY,
+            );
+        }
+        let capacity = capacity.max(1);
+        let col_w = grid.width() / capacity as f32;
+        let offset = capacity.saturating_sub(self.history.len());
+        for (i, frame) in self.history.iter().enumerate() {
+            let x = grid.left() + (offset + i) as f32 * col_w;
+            for pc in 0..12 {
+                let v = frame.chroma[pc].clamp(0.0, 1.0);
+                let y = grid.bottom() - (pc as f32 + 1.0) * row_h;
+                painter.rect_filled(
+                    Rect::from_min_size(Pos2::new(x, y), Vec2::new(col_w + 0.5, row_h + 0.5)),
+                    0.0,
+                    heat(v),
+                );
+            }
+        }
+        // Chord lane: one segment per run of equal chords, labelled when wide enough.
+        let lane = Rect::from_min_max(Pos2::new(grid.left(), grid.bottom() + 2.0), rect.right_bottom());
+        let mut start = 0;
+        let frames: Vec<&ChromaFrame> = self.history.iter().collect();
+        for i in 1..=frames.len() {
+            if i == frames.len() || frames[i].chord != frames[start].chord {
+                let chord = frames[start].chord as usize;
+                let x0 = grid.left() + (offset + start) as f32 * col_w;
+                let x1 = grid.left() + (offset + i) as f32 * col_w;
+                let seg = Rect::from_min_max(Pos2::new(x0, lane.top()), Pos2::new(x1, lane.bottom()));
+                painter.rect_filled(seg, 2.0, chord_color(chord));
+                painter.rect_stroke(seg, 2.0, Stroke::new(1.0, Color32::from_gray(20)), StrokeKind::Inside);
+                if x1 - x0 > 30.0 {
+                    painter.text(
+                        seg.center(),
+                        Align2::CENTER_CENTER,
+                        chord_label(chord).to_string(),
+                        FontId::proportional(13.0),
+                        Color32::BLACK,
+                    );
+                }
+                start = i;
+            }
+        }
+        painter.text(
+            Pos2::new(grid.left() + 4.0, grid.top() + 4.0),
+            Align2::LEFT_TOP,
+            format!("last {HISTORY_S:.0} s"),
+            FontId::proportional(11.0),
+            Color32::from_gray(160),
+        );
+    }
+}
+
+fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam) {
+    let mut value = param.value();
+    if ui.checkbox(&mut value, param.name()).changed() {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, value);
+        setter.end_set_parameter(param);
+    }
+}
+
+/// Dark blue → cyan → yellow colour map for 0..1.
+fn heat(v: f32) -> Color32 {
+    let v = v.clamp(0.0, 1.0);
+    let r = (255.0 * (1.6 * v - 0.6).clamp(0.0, 1.0)) as u8;
+    let g = (255.0 * (1.4 * v - 0.1).clamp(0.0, 1.0)) as u8;
+    let b = (255.0 * (0.25 + 0.9 * v).min(1.0) * (1.0 - 0.7 * v)) as u8;
+    Color32::from_rgb(r, g, b)
+}
+
+/// A stable colour per chord root and quality (N is grey).
+fn chord_color(chord: usize) -> Color32 {
+    match prism_shared::chord::chord_parts(chord) {
+        None => Color32::from_gray(70),
+        Some((root, quality)) => {
+            let hue = root as f32 / 12.0;
+            let value = if quality % 2 == 0 { 0.95 } else { 0.75 };
+            egui::ecolor::Hsva::new(hue, 0.55, value, 1.0).into()
+        }
+    }
+}
+
+
+
+
