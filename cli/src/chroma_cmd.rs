@@ -1,0 +1,234 @@
+//! `prism chroma`: chroma, chords and key of an audio file, with the plugin's processor.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use prism_shared::chord::chord_label;
+use prism_shared::chroma::PITCH_CLASS_NAMES;
+use prism_shared::key::key_label;
+use prism_shared::{ChordVocabulary, ChromaAnalyzer, ChromaSettings, Processor};
+
+use crate::audio::{self, Audio};
+use crate::output::Outputs;
+use crate::progress::Progress;
+
+/// Command-line options of `prism chroma`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChromaArgs {
+    /// Input audio file (WAV, FLAC, OGG/Vorbis, MP3, ...).
+    pub input: PathBuf,
+    /// CSV output (one row per frame); stdout when omitted.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// MIREX chord .lab output (`start end label`).
+    #[arg(long)]
+    pub lab: Option<PathBuf>,
+    /// PNG chromagram with the chord lane.
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// Host block size in samples used to stream the file (1..=16384).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub block: u32,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Analysis settings, the same as the plugin's parameters.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SettingsArgs {
+    /// Reference pitch of A4 in Hz (415..466).
+    #[arg(long, default_value_t = 440.0)]
+    pub reference_hz: f32,
+    /// Do not apply the running tuning estimate.
+    #[arg(long)]
+    pub no_auto_tuning: bool,
+    /// Chroma smoothing time constant in ms (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub smoothing_ms: f32,
+    /// Log-compression factor γ.
+    #[arg(long, default_value_t = 1000.0)]
+    pub compression: f32,
+    /// Chord vocabulary.
+    #[arg(long, value_enum, default_value_t = Vocabulary::Majmin)]
+    pub vocabulary: Vocabulary,
+    /// Disable HPSS drum suppression.
+    #[arg(long)]
+    pub no_drum_suppression: bool,
+}
+
+/// Chord vocabularies on the command line.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum Vocabulary {
+    /// Major and minor triads.
+    Majmin,
+    /// Adds 7, maj7, min7.
+    Sevenths,
+    /// Adds dim, aug, sus2, sus4, dim7, hdim7.
+    Full,
+}
+
+impl SettingsArgs {
+    /// The analyser settings.
+    pub fn settings(&self) -> Result<ChromaSettings> {
+        if !(415.0..=466.0).contains(&self.reference_hz) {
+            bail!("--reference-hz must be between 415 and 466 (got {})", self.reference_hz);
+        }
+        Ok(ChromaSettings {
+            reference_hz: self.reference_hz,
+            auto_tuning: !self.no_auto_tuning,
+            smoothing_ms: self.smoothing_ms.max(0.0),
+            compression: self.compression.max(0.0),
+            vocabulary: match self.vocabulary {
+                Vocabulary::Majmin => ChordVocabulary::MajMin,
+                Vocabulary::Sevenths => ChordVocabulary::Sevenths,
+                Vocabulary::Full => ChordVocabulary::Full,
+            },
+            drum_suppression: !self.no_drum_suppression,
+        })
+    }
+}
+
+/// One analysed frame, as written to the CSV.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// Time of the frame's last sample in seconds (when the plugin would show it).
+    pub time_s: f64,
+    /// Unit-norm chroma.
+    pub chroma: [f32; 12],
+    /// Chord index.
+    pub chord: usize,
+    /// Key index.
+    pub key: usize,
+}
+
+/// Streams `audio` through the analyser in host blocks of `block` samples.
+pub fn analyze(audio: &Audio, settings: ChromaSettings, block: usize, progress: &Progress) -> Vec<Row> {
+    let sample_rate = audio.sample_rate as f32;
+    let mut analyzer = ChromaAnalyzer::new(settings);
+    let num_channels = audio.channels.len().min(2);
+    analyzer.prepare(sample_rate, block, num_channels);
+    let mut rows = Vec::with_capacity(audio.len() / analyzer.hop_samples().max(1) + 1);
+    let len = audio.len();
+    let mut pos = 0;
+    while pos < len {
+        let end = (pos + block).min(len);
+        // Files with more than two channels are analysed from their first two.
+        let left = &audio.channels[0][pos..end];
+        let right = &audio.channels[num_channels - 1][pos..end];
+        let channels: [&[f32]; 2] = [left, right];
+        analyzer.process(&channels[..num_channels], |frame, _| {
+            rows.push(Row {
+                time_s: frame.end_sample as f64 / audio.sample_rate as f64,
+                chroma: frame.chroma,
+                chord: frame.chord as usize,
+                key: frame.key as usize,
+            });
+        });
+        pos = end;
+        progress.set(pos as u64);
+    }
+    rows
+}
+
+/// The CSV text for `rows`.
+pub fn csv(rows: &[Row]) -> String {
+    let mut out = String::with_capacity(rows.len() * 120 + 64);
+    out.push_str("time_s");
+    for name in PITCH_CLASS_NAMES {
+        out.push(',');
+        out.push_str(name);
+    }
+    out.push_str(",chord,key\n");
+    for row in rows {
+        let _ = write!(out, "{:.6}", row.time_s);
+        for c in row.chroma {
+            let _ = write!(out, ",{c:.5}");
+        }
+        let _ = writeln!(out, ",{},{}", chord_label(row.chord), key_label(row.key));
+    }
+    out
+}
+
+/// Chord segments `(start_s, end_s, chord)`: a chord starts when it is first emitted. The
+/// first segment starts at 0 (N until the first decision); the last ends at `duration_s`.
+pub fn segments(rows: &[Row], duration_s: f64) -> Vec<(f64, f64, usize)> {
+    let mut segments: Vec<(f64, f64, usize)> = Vec::new();
+    let mut current = (0.0, prism_shared::chord::NO_CHORD);
+    for row in rows {
+        if row.chord != current.1 {
+            if row.time_s > current.0 {
+                segments.push((current.0, row.time_s, current.1));
+            }
+            current = (row.time_s, row.chord);
+        }
+    }
+    if duration_s > current.0 {
+        segments.push((current.0, duration_s, current.1));
+    }
+    segments
+}
+
+/// MIREX `.lab` text.
+pub fn lab(segments: &[(f64, f64, usize)]) -> String {
+    let mut out = String::new();
+    for (start, end, chord) in segments {
+        let _ = writeln!(out, "{start:.6} {end:.6} {}", chord_label(*chord));
+    }
+    out
+}
+
+/// Runs the command.
+pub fn run(args: &ChromaArgs) -> Result<()> {
+    let settings = args.settings.settings()?;
+    let audio = audio::read(&args.input)?;
+    let show_progress = !args.quiet && args.output.is_some();
+    let progress = Progress::new(audio.len() as u64, audio.duration_s(), show_progress, "chroma");
+    let started = std::time::Instant::now();
+    let rows = analyze(&audio, settings, args.block as usize, &progress);
+    progress.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut outputs = Outputs::default();
+    let text = csv(&rows);
+    if let Some(path) = &args.output {
+        let tmp = outputs.stage(path)?;
+        std::fs::write(&tmp, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let segs = segments(&rows, audio.duration_s());
+    if let Some(path) = &args.lab {
+        let tmp = outputs.stage(path)?;
+        std::fs::write(&tmp, lab(&segs)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.png {
+        let tmp = outputs.stage(path)?;
+        crate::plot::chromagram(&tmp, &rows, &segs, audio.duration_s(), &title(&args.input))?;
+    }
+    outputs.commit()?;
+    if args.output.is_none() {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        // A closed pipe (e.g. `| head`) is not an error worth a message.
+        let _ = lock.write_all(text.as_bytes());
+    }
+    if !args.quiet {
+        eprintln!(
+            "prism chroma: {} frames, {:.1} s of audio in {:.2} s ({:.0}x real time)",
+            rows.len(),
+            audio.duration_s(),
+            elapsed,
+            audio.duration_s() / elapsed.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn title(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
