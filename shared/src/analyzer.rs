@@ -226,11 +226,14 @@ impl Processor for ChromaAnalyzer {
         s.power_long = vec![0.0; n_long / 2 + 1];
         s.power_short = vec![0.0; n_short / 2 + 1];
         s.magnitude = vec![0.0; n_long / 2 + 1];
-        s.bins_long = ((MAX_ANALYSIS_HZ * n_long as f32 / sample_rate) as usize + 2).min(n_long / 2 + 1);
+        s.filterbank = PitchFilterbank::new(sample_rate, n_long, n_short);
+        // The long FFT only serves pitches below the split (plus the frequency median's reach).
+        let split_hz = 440.0 * 2f32.powf((s.filterbank.split_pitch() + 1.0 - 69.0) / 12.0);
+        s.bins_long = ((split_hz * n_long as f32 / sample_rate) as usize + CHROMA_HPSS_LEN_P + 2)
+            .min(n_long / 2 + 1);
         s.bins_short = ((MAX_ANALYSIS_HZ * n_short as f32 / sample_rate) as usize + 2).min(n_short / 2 + 1);
         s.hpss_long.prepare(s.bins_long, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
         s.hpss_short.prepare(s.bins_short, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
-        s.filterbank = PitchFilterbank::new(sample_rate, n_long, n_short);
         s.hop_s = hop as f32 / sample_rate;
         s.tuning.prepare(s.hop_s);
         s.key.prepare(s.hop_s);

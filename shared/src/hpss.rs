@@ -99,11 +99,54 @@ impl MedianHpss {
     }
 }
 
-/// Median of a small slice (reorders it). Never allocates.
+/// Median of a small slice (reorders it). Never allocates. Lengths 3, 5 and 9 use
+/// branch-light exchange networks (the HPSS hot path); others a selection.
 fn median(values: &mut [f32]) -> f32 {
+    match values.len() {
+        3 => return median3(values[0], values[1], values[2]),
+        5 => return median5(values),
+        9 => return median9(values),
+        _ => {}
+    }
     let mid = values.len() / 2;
     let (_, m, _) = values.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
     *m
+}
+
+#[inline]
+fn sort2(v: &mut [f32], a: usize, b: usize) {
+    let (x, y) = (v[a], v[b]);
+    v[a] = x.min(y);
+    v[b] = x.max(y);
+}
+
+#[inline]
+fn median3(a: f32, b: f32, c: f32) -> f32 {
+    a.max(b).min(a.min(b).max(c))
+}
+
+/// Median of 5 by a 7-exchange network (NaN-free input assumed: magnitudes are sanitised).
+fn median5(v: &mut [f32]) -> f32 {
+    sort2(v, 0, 1);
+    sort2(v, 3, 4);
+    sort2(v, 0, 3);
+    sort2(v, 1, 4);
+    sort2(v, 1, 2);
+    sort2(v, 2, 3);
+    sort2(v, 1, 2);
+    v[2]
+}
+
+/// Median of 9 by Paeth's 19-exchange network.
+fn median9(v: &mut [f32]) -> f32 {
+    const NET: [(usize, usize); 19] = [
+        (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+        (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+    ];
+    for (a, b) in NET {
+        sort2(v, a, b);
+    }
+    v[4]
 }
 
 /// Streaming audio HPSS: splits every input channel into a harmonic and a percussive
@@ -210,6 +253,19 @@ mod tests {
     fn median_of_odd_slices() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [5.0]), 5.0);
+    }
+
+    #[test]
+    fn median_networks_agree_with_sorting() {
+        let mut rng = crate::synth::XorShift::new(3);
+        for len in [3usize, 5, 7, 9, 17] {
+            for _ in 0..2000 {
+                let mut v: Vec<f32> = (0..len).map(|_| rng.next_f32()).collect();
+                let mut sorted = v.clone();
+                sorted.sort_by(|a, b| a.total_cmp(b));
+                assert_eq!(median(&mut v), sorted[len / 2], "len {len}");
+            }
+        }
     }
 
     #[test]
