@@ -122,7 +122,9 @@ impl ChromaApp {
             ui.add_space(40.0);
             ui.vertical(|ui| {
                 ui.label(egui::RichText::new("KEY").small().weak());
-                ui.label(egui::RichText::new(key_label(key).to_string()).size(32.0));
+                // Until any harmony has been heard there is no key to show.
+                let key_text = if key_conf > 0.0 { key_label(key).to_string() } else { "–".to_string() };
+                ui.label(egui::RichText::new(key_text).size(32.0));
                 ui.label(format!("confidence {:.0} %", 100.0 * key_conf));
             });
             ui.add_space(40.0);
@@ -196,8 +198,8 @@ impl ChromaApp {
             );
         }
         ui.horizontal(|ui| {
-            ui.colored_label(Color32::from_rgb(90, 170, 255), "■ chroma");
-            ui.colored_label(Color32::from_rgb(255, 190, 80), "■ template");
+            ui.colored_label(Color32::from_rgb(90, 170, 255), "chroma (left)");
+            ui.colored_label(Color32::from_rgb(255, 190, 80), "template (right)");
         });
         ui.separator();
         ui.label("Best template fits (cosine)");
