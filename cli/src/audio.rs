@@ -42,7 +42,12 @@ pub fn read(path: &Path) -> Result<Audio> {
         hint.with_extension(ext);
     }
     let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
+        .format(
+            &hint,
+            stream,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
         .map_err(|e| anyhow!("{}: not a supported audio file ({e})", path.display()))?;
     let mut format = probed.format;
     let track = format
@@ -61,7 +66,9 @@ pub fn read(path: &Path) -> Result<Audio> {
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
             Err(SymphoniaError::ResetRequired) => break,
             Err(e) => bail!("{}: read error ({e})", path.display()),
         };

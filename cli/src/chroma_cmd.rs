@@ -76,7 +76,10 @@ impl SettingsArgs {
     /// The analyser settings.
     pub fn settings(&self) -> Result<ChromaSettings> {
         if !(415.0..=466.0).contains(&self.reference_hz) {
-            bail!("--reference-hz must be between 415 and 466 (got {})", self.reference_hz);
+            bail!(
+                "--reference-hz must be between 415 and 466 (got {})",
+                self.reference_hz
+            );
         }
         Ok(ChromaSettings {
             reference_hz: self.reference_hz,
@@ -107,7 +110,12 @@ pub struct Row {
 }
 
 /// Streams `audio` through the analyser in host blocks of `block` samples.
-pub fn analyze(audio: &Audio, settings: ChromaSettings, block: usize, progress: &Progress) -> Vec<Row> {
+pub fn analyze(
+    audio: &Audio,
+    settings: ChromaSettings,
+    block: usize,
+    progress: &Progress,
+) -> Vec<Row> {
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
     let num_channels = audio.channels.len().min(2);
@@ -187,7 +195,12 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
     let settings = args.settings.settings()?;
     let audio = audio::read(&args.input)?;
     let show_progress = !args.quiet && args.output.is_some();
-    let progress = Progress::new(audio.len() as u64, audio.duration_s(), show_progress, "chroma");
+    let progress = Progress::new(
+        audio.len() as u64,
+        audio.duration_s(),
+        show_progress,
+        "chroma",
+    );
     let started = std::time::Instant::now();
     let rows = analyze(&audio, settings, args.block as usize, &progress);
     progress.finish();
@@ -202,7 +215,8 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
     let segs = segments(&rows, audio.duration_s());
     if let Some(path) = &args.lab {
         let tmp = outputs.stage(path)?;
-        std::fs::write(&tmp, lab(&segs)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&tmp, lab(&segs))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.png {
         let tmp = outputs.stage(path)?;

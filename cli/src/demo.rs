@@ -51,7 +51,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let segs = segments(&rows, audio.duration_s());
     std::fs::write(outputs.stage(&dir.join("chroma.csv"))?, csv(&rows))?;
     std::fs::write(outputs.stage(&dir.join("chords.lab"))?, lab(&segs))?;
-    crate::plot::chromagram(&outputs.stage(&dir.join("chroma.png"))?, &rows, &segs, audio.duration_s(), "demo")?;
+    crate::plot::chromagram(
+        &outputs.stage(&dir.join("chroma.png"))?,
+        &rows,
+        &segs,
+        audio.duration_s(),
+        "demo",
+    )?;
 
     // Streaming HPSS: harmonic and percussive stems, latency-compensated.
     let mut hpss = HpssSeparator::default();
@@ -69,12 +75,24 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let harmonic = &harmonic[latency..];
     let percussive = &percussive[latency..];
-    write_wav(&outputs.stage(&dir.join("harmonic.wav"))?, sample_rate, &[harmonic])?;
-    write_wav(&outputs.stage(&dir.join("percussive.wav"))?, sample_rate, &[percussive])?;
+    write_wav(
+        &outputs.stage(&dir.join("harmonic.wav"))?,
+        sample_rate,
+        &[harmonic],
+    )?;
+    write_wav(
+        &outputs.stage(&dir.join("percussive.wav"))?,
+        sample_rate,
+        &[percussive],
+    )?;
     crate::plot::waveforms(
         &outputs.stage(&dir.join("hpss.png"))?,
         sample_rate,
-        &[("mix", &piece.samples), ("harmonic", harmonic), ("percussive", percussive)],
+        &[
+            ("mix", &piece.samples),
+            ("harmonic", harmonic),
+            ("percussive", percussive),
+        ],
         "Prism streaming HPSS (latency-compensated)",
     )?;
     outputs.commit()?;
@@ -90,10 +108,19 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         })
         .count();
     println!("Prism demo written to {}/", dir.display());
-    println!("  demo.wav        the synthesised piece ({:.1} s, chords + bass + drums)", audio.duration_s());
+    println!(
+        "  demo.wav        the synthesised piece ({:.1} s, chords + bass + drums)",
+        audio.duration_s()
+    );
     println!("  truth.lab       its chords");
-    println!("  chroma.csv      chroma, chord and key per frame ({} frames)", rows.len());
-    println!("  chords.lab      detected chord segments ({} segments)", segs.len());
+    println!(
+        "  chroma.csv      chroma, chord and key per frame ({} frames)",
+        rows.len()
+    );
+    println!(
+        "  chords.lab      detected chord segments ({} segments)",
+        segs.len()
+    );
     println!("  chroma.png      chromagram with the chord lane");
     println!("  harmonic.wav, percussive.wav, hpss.png   streaming HPSS ({latency} samples latency, compensated)");
     println!(

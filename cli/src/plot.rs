@@ -15,7 +15,11 @@ use crate::chroma_cmd::Row;
 fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
     });
 }
 
@@ -47,7 +51,13 @@ fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
 }
 
 /// Writes a chromagram with a chord lane under it.
-pub fn chromagram(path: &Path, rows: &[Row], segments: &[(f64, f64, usize)], duration_s: f64, title: &str) -> Result<()> {
+pub fn chromagram(
+    path: &Path,
+    rows: &[Row],
+    segments: &[(f64, f64, usize)],
+    duration_s: f64,
+    title: &str,
+) -> Result<()> {
     register_fonts();
     let (width, height) = (1600u32, 520u32);
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
@@ -65,7 +75,9 @@ pub fn chromagram(path: &Path, rows: &[Row], segments: &[(f64, f64, usize)], dur
         .configure_mesh()
         .disable_mesh()
         .y_labels(12)
-        .y_label_formatter(&|y| PITCH_CLASS_NAMES[(y.round().max(0.0) as usize).min(11)].to_string())
+        .y_label_formatter(&|y| {
+            PITCH_CLASS_NAMES[(y.round().max(0.0) as usize).min(11)].to_string()
+        })
         .x_desc("time (s)")
         .draw()
         .map_err(err)?;
@@ -111,7 +123,12 @@ pub fn chromagram(path: &Path, rows: &[Row], segments: &[(f64, f64, usize)], dur
 }
 
 /// Writes a small multi-line waveform/curve plot (used by the demo).
-pub fn waveforms(path: &Path, sample_rate: u32, signals: &[(&str, &[f32])], title: &str) -> Result<()> {
+pub fn waveforms(
+    path: &Path,
+    sample_rate: u32,
+    signals: &[(&str, &[f32])],
+    title: &str,
+) -> Result<()> {
     register_fonts();
     let height = 140 * signals.len() as u32 + 40;
     let root = BitMapBackend::new(path, (1400, height)).into_drawing_area();
@@ -127,7 +144,12 @@ pub fn waveforms(path: &Path, sample_rate: u32, signals: &[(&str, &[f32])], titl
             .y_label_area_size(40)
             .build_cartesian_2d(0f64..duration.max(1e-3), -1f64..1f64)
             .map_err(err)?;
-        chart.configure_mesh().disable_mesh().y_labels(3).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .y_labels(3)
+            .draw()
+            .map_err(err)?;
         // Min/max envelope per pixel column keeps the plot honest and small.
         let columns = 1300usize;
         let per = (samples.len() / columns).max(1);
@@ -140,8 +162,12 @@ pub fn waveforms(path: &Path, sample_rate: u32, signals: &[(&str, &[f32])], titl
             upper.push((t, max.clamp(-1.0, 1.0)));
             lower.push((t, min.clamp(-1.0, 1.0)));
         }
-        chart.draw_series(LineSeries::new(upper, &BLUE)).map_err(err)?;
-        chart.draw_series(LineSeries::new(lower, &BLUE)).map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(upper, &BLUE))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(lower, &BLUE))
+            .map_err(err)?;
     }
     root.present().map_err(err)?;
     Ok(())

@@ -19,7 +19,8 @@ impl Progress {
             return Self(None);
         }
         let bar = ProgressBar::new(total);
-        let template = format!("{label} {{bar:40.cyan/blue}} {{percent:>3}}% {{elapsed}} < {{eta}}");
+        let template =
+            format!("{label} {{bar:40.cyan/blue}} {{percent:>3}}% {{elapsed}} < {{eta}}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style);
         }

@@ -19,7 +19,8 @@ fn write_wav(path: &Path, sample_rate: u32, channels: &[&[f32]]) {
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..channels[0].len() {
         for ch in channels {
-            w.write_sample((ch[i].clamp(-1.0, 1.0) * 32767.0) as i16).unwrap();
+            w.write_sample((ch[i].clamp(-1.0, 1.0) * 32767.0) as i16)
+                .unwrap();
         }
     }
     w.finalize().unwrap();
@@ -57,28 +58,54 @@ fn chroma_writes_csv_lab_and_png_with_the_documented_formats() {
         .arg("-q")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let csv = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "time_s,C,C#,D,D#,E,F,F#,G,G#,A,A#,B,chord,key");
+    assert_eq!(
+        lines.next().unwrap(),
+        "time_s,C,C#,D,D#,E,F,F#,G,G#,A,A#,B,chord,key"
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // ≥ 20 frames per second over 9.6 s of music.
     assert!(rows.len() as f32 >= 20.0 * 9.6, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.len() == 15));
-    let middle_of_g = rows.iter().find(|r| r[0].parse::<f32>().unwrap() > 3.6).unwrap();
+    let middle_of_g = rows
+        .iter()
+        .find(|r| r[0].parse::<f32>().unwrap() > 3.6)
+        .unwrap();
     assert_eq!(middle_of_g[13], "G:maj");
-    assert!(rows.last().unwrap()[14].ends_with(":maj") || rows.last().unwrap()[14].ends_with(":min"));
+    assert!(
+        rows.last().unwrap()[14].ends_with(":maj") || rows.last().unwrap()[14].ends_with(":min")
+    );
 
     let lab = std::fs::read_to_string(dir.path().join("c.lab")).unwrap();
-    let labels: Vec<&str> = lab.lines().map(|l| l.split_whitespace().nth(2).unwrap()).collect();
+    let labels: Vec<&str> = lab
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
     let chords: Vec<&str> = labels.iter().copied().filter(|l| *l != "N").collect();
     assert_eq!(chords, ["C:maj", "G:maj", "A:min", "F:maj"], "lab: {lab}");
-    let first: Vec<f64> = lab.lines().next().unwrap().split_whitespace().take(2).map(|x| x.parse().unwrap()).collect();
+    let first: Vec<f64> = lab
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!(first[0], 0.0);
 
     let png = std::fs::read(dir.path().join("c.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
-    assert_eq!(files_in(dir.path()), ["c.csv", "c.lab", "c.png", "song.wav"], "no temporary files left");
+    assert_eq!(
+        files_in(dir.path()),
+        ["c.csv", "c.lab", "c.png", "song.wav"],
+        "no temporary files left"
+    );
 }
 
 #[test]
@@ -86,7 +113,10 @@ fn csv_goes_to_stdout_without_output_flag_and_block_size_does_not_change_it() {
     let dir = tempfile::tempdir().unwrap();
     let input = song(dir.path());
     let run = |block: &str| {
-        let out = prism().args(["chroma", input.to_str().unwrap(), "--block", block, "-q"]).output().unwrap();
+        let out = prism()
+            .args(["chroma", input.to_str().unwrap(), "--block", block, "-q"])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };
@@ -119,9 +149,15 @@ fn unreadable_input_gives_one_line_error_nonzero_exit_and_no_files() {
 
 #[test]
 fn invalid_block_size_is_rejected() {
-    let out = prism().args(["chroma", "x.wav", "--block", "0"]).output().unwrap();
+    let out = prism()
+        .args(["chroma", "x.wav", "--block", "0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    let out = prism().args(["chroma", "x.wav", "--block", "16385"]).output().unwrap();
+    let out = prism()
+        .args(["chroma", "x.wav", "--block", "16385"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -130,9 +166,22 @@ fn demo_writes_every_output_without_any_input_file() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("demo");
     let out = prism().args(["demo", "-o"]).arg(&target).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         files_in(&target),
-        ["chords.lab", "chroma.csv", "chroma.png", "demo.wav", "harmonic.wav", "hpss.png", "percussive.wav", "truth.lab"]
+        [
+            "chords.lab",
+            "chroma.csv",
+            "chroma.png",
+            "demo.wav",
+            "harmonic.wav",
+            "hpss.png",
+            "percussive.wav",
+            "truth.lab"
+        ]
     );
 }

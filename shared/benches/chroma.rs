@@ -17,7 +17,12 @@ fn bench_chroma(c: &mut Criterion) {
         let right: Vec<f32> = mono.iter().map(|x| 0.8 * x).collect();
         for block in [64usize, 512] {
             for drum_suppression in [true, false] {
-                let id = format!("{}k_block{}_{}", sample_rate / 1000.0, block, if drum_suppression { "hpss" } else { "nohpss" });
+                let id = format!(
+                    "{}k_block{}_{}",
+                    sample_rate / 1000.0,
+                    block,
+                    if drum_suppression { "hpss" } else { "nohpss" }
+                );
                 group.throughput(Throughput::Elements(len as u64));
                 group.bench_with_input(BenchmarkId::from_parameter(id), &block, |b, &block| {
                     let mut analyzer = ChromaAnalyzer::new(ChromaSettings {

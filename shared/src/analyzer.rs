@@ -231,9 +231,12 @@ impl Processor for ChromaAnalyzer {
         let split_hz = 440.0 * 2f32.powf((s.filterbank.split_pitch() + 1.0 - 69.0) / 12.0);
         s.bins_long = ((split_hz * n_long as f32 / sample_rate) as usize + CHROMA_HPSS_LEN_P + 2)
             .min(n_long / 2 + 1);
-        s.bins_short = ((MAX_ANALYSIS_HZ * n_short as f32 / sample_rate) as usize + 2).min(n_short / 2 + 1);
-        s.hpss_long.prepare(s.bins_long, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
-        s.hpss_short.prepare(s.bins_short, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
+        s.bins_short =
+            ((MAX_ANALYSIS_HZ * n_short as f32 / sample_rate) as usize + 2).min(n_short / 2 + 1);
+        s.hpss_long
+            .prepare(s.bins_long, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
+        s.hpss_short
+            .prepare(s.bins_short, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
         s.hop_s = hop as f32 / sample_rate;
         s.tuning.prepare(s.hop_s);
         s.key.prepare(s.hop_s);
@@ -295,27 +298,54 @@ impl AnalyzerState {
     fn analyze(&mut self, frame: &[f32], end_sample: u64) {
         let n_short = self.short.len();
         self.long.power(frame, &mut self.power_long);
-        self.short.power(&frame[frame.len() - n_short..], &mut self.power_short);
+        self.short
+            .power(&frame[frame.len() - n_short..], &mut self.power_short);
 
         // Tuning is estimated before drum suppression: peaks survive it anyway, and the
         // estimate is shown even when auto tuning is off.
-        self.tuning
-            .update(&self.power_long, self.filterbank.long_bins(), self.settings.reference_hz);
+        self.tuning.update(
+            &self.power_long,
+            self.filterbank.long_bins(),
+            self.settings.reference_hz,
+        );
 
         if self.settings.drum_suppression {
-            suppress_drums(&mut self.hpss_long, &mut self.power_long, &mut self.magnitude, self.bins_long);
-            suppress_drums(&mut self.hpss_short, &mut self.power_short, &mut self.magnitude, self.bins_short);
+            suppress_drums(
+                &mut self.hpss_long,
+                &mut self.power_long,
+                &mut self.magnitude,
+                self.bins_long,
+            );
+            suppress_drums(
+                &mut self.hpss_short,
+                &mut self.power_short,
+                &mut self.magnitude,
+                self.bins_short,
+            );
         }
 
         let estimated = self.tuning.cents();
-        let applied = if self.settings.auto_tuning { estimated } else { 0.0 };
+        let applied = if self.settings.auto_tuning {
+            estimated
+        } else {
+            0.0
+        };
         let shift = 12.0 * (self.settings.reference_hz / 440.0).log2() + applied / 100.0;
-        let (long, short) = (&self.power_long[..self.bins_long], &self.power_short[..self.bins_short]);
-        self.filterbank.apply(long, short, shift, &mut self.pitch_energy);
+        let (long, short) = (
+            &self.power_long[..self.bins_long],
+            &self.power_short[..self.bins_short],
+        );
+        self.filterbank
+            .apply(long, short, shift, &mut self.pitch_energy);
 
         let mut chroma = [0.0f32; 12];
-        let energy = fold_chroma(&self.pitch_energy, self.settings.compression, SILENCE_FLOOR, &mut chroma);
-        let silent = !(energy > SILENCE_FLOOR);
+        let energy = fold_chroma(
+            &self.pitch_energy,
+            self.settings.compression,
+            SILENCE_FLOOR,
+            &mut chroma,
+        );
+        let silent = energy.partial_cmp(&SILENCE_FLOOR) != Some(std::cmp::Ordering::Greater);
         if self.settings.smoothing_ms > 0.0 {
             let alpha = (-self.hop_s * 1000.0 / self.settings.smoothing_ms).exp();
             for (s, &c) in self.smoothed.iter_mut().zip(&chroma) {

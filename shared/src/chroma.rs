@@ -6,8 +6,9 @@ pub const LOWEST_PITCH: usize = 21;
 /// Number of filterbank pitches, A0..C8.
 pub const NUM_PITCHES: usize = 88;
 /// Pitch-class names, C first, as used in CSV headers and labels.
-pub const PITCH_CLASS_NAMES: [&str; 12] =
-    ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+pub const PITCH_CLASS_NAMES: [&str; 12] = [
+    "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+];
 
 /// Per-bin fractional MIDI pitch at A4 = 440 Hz for one FFT resolution.
 #[derive(Debug, Default, Clone)]
@@ -216,7 +217,7 @@ pub fn fold_chroma(
 ) -> f32 {
     chroma.fill(0.0);
     let total: f32 = pitch_energy.iter().sum();
-    if !(total > silence_floor) {
+    if total.partial_cmp(&silence_floor) != Some(std::cmp::Ordering::Greater) {
         return total.max(0.0);
     }
     for (i, &e) in pitch_energy.iter().enumerate() {
@@ -268,7 +269,10 @@ mod tests {
         let frame: Vec<f32> = (0..n)
             .map(|i| {
                 (1..=4)
-                    .map(|h| (2.0 * std::f32::consts::PI * f0 * h as f32 * i as f32 / sr).sin() / h as f32)
+                    .map(|h| {
+                        (2.0 * std::f32::consts::PI * f0 * h as f32 * i as f32 / sr).sin()
+                            / h as f32
+                    })
                     .sum()
             })
             .collect();
@@ -279,6 +283,10 @@ mod tests {
         tuning.reset();
         tuning.update(&power, &bins, 442.0);
         let expected = 20.0 - 1200.0 * (442.0f32 / 440.0).log2();
-        assert!((tuning.cents() - expected).abs() < 2.0, "{}", tuning.cents());
+        assert!(
+            (tuning.cents() - expected).abs() < 2.0,
+            "{}",
+            tuning.cents()
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Framer {
         let Some(first) = channels.first() else {
             return;
         };
-        let len = channels.iter().map(|c| c.len()).min().unwrap_or(first.len());
+        let len = channels
+            .iter()
+            .map(|c| c.len())
+            .min()
+            .unwrap_or(first.len());
         if self.window == 0 {
             return;
         }

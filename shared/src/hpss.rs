@@ -29,7 +29,13 @@ pub struct MedianHpss {
 
 impl MedianHpss {
     /// Allocates. `len_h` (odd, ≥ 1) frames along time, `len_p` (odd) bins along frequency.
-    pub fn prepare(&mut self, num_bins: usize, len_h: usize, len_p: usize, lookahead_frames: usize) {
+    pub fn prepare(
+        &mut self,
+        num_bins: usize,
+        len_h: usize,
+        len_p: usize,
+        lookahead_frames: usize,
+    ) {
         assert!(len_h >= 1 && len_p >= 1 && lookahead_frames < len_h);
         self.num_bins = num_bins;
         self.len_h = len_h;
@@ -140,8 +146,25 @@ fn median5(v: &mut [f32]) -> f32 {
 /// Median of 9 by Paeth's 19-exchange network.
 fn median9(v: &mut [f32]) -> f32 {
     const NET: [(usize, usize); 19] = [
-        (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
-        (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 1),
+        (3, 4),
+        (6, 7),
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 3),
+        (5, 8),
+        (4, 7),
+        (3, 6),
+        (1, 4),
+        (2, 5),
+        (4, 7),
+        (4, 2),
+        (6, 4),
+        (4, 2),
     ];
     for (a, b) in NET {
         sort2(v, a, b);
@@ -220,7 +243,8 @@ impl Processor for HpssSeparator {
         let num_channels = num_channels.max(1);
         self.engine.prepare(n, num_channels, 2);
         let bins = self.engine.num_bins();
-        self.hpss.prepare(bins, HPSS_LEN_H, HPSS_LEN_P, HPSS_LOOKAHEAD);
+        self.hpss
+            .prepare(bins, HPSS_LEN_H, HPSS_LEN_P, HPSS_LOOKAHEAD);
         self.magnitude = vec![0.0; bins];
         self.delay = (0..num_channels)
             .map(|_| vec![vec![Complex::new(0.0, 0.0); bins]; HPSS_LOOKAHEAD + 1])

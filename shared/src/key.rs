@@ -6,8 +6,12 @@ use crate::chroma::PITCH_CLASS_NAMES;
 /// Number of keys: 0..12 major (C..B), 12..24 minor.
 pub const NUM_KEYS: usize = 24;
 
-const MAJOR_PROFILE: [f32; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
-const MINOR_PROFILE: [f32; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
+const MAJOR_PROFILE: [f32; 12] = [
+    6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
+];
+const MINOR_PROFILE: [f32; 12] = [
+    6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
+];
 
 /// Memory of the key estimate in seconds.
 pub const KEY_MEMORY_S: f32 = 30.0;
@@ -43,7 +47,11 @@ impl Default for KeyEstimator {
     fn default() -> Self {
         let mut profiles = [[0.0; 12]; NUM_KEYS];
         for (key, profile) in profiles.iter_mut().enumerate() {
-            let base = if key < 12 { &MAJOR_PROFILE } else { &MINOR_PROFILE };
+            let base = if key < 12 {
+                &MAJOR_PROFILE
+            } else {
+                &MINOR_PROFILE
+            };
             let tonic = key % 12;
             for pc in 0..12 {
                 profile[(tonic + pc) % 12] = base[pc];
@@ -92,7 +100,12 @@ impl KeyEstimator {
             return self.best;
         }
         for (key, profile) in self.profiles.iter().enumerate() {
-            self.correlation[key] = profile.iter().zip(&centred).map(|(a, b)| a * b).sum::<f32>() / norm;
+            self.correlation[key] = profile
+                .iter()
+                .zip(&centred)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+                / norm;
         }
         // Hysteresis: a new key must beat the current one by a small margin.
         let mut best = self.best;
@@ -141,7 +154,15 @@ mod tests {
         let mut estimator = KeyEstimator::default();
         // G major: G A B C D E F#, tonic weighted.
         let mut chroma = [0.0f32; 12];
-        for (pc, w) in [(7, 3.0), (9, 1.0), (11, 2.0), (0, 1.0), (2, 2.5), (4, 1.0), (6, 1.0)] {
+        for (pc, w) in [
+            (7, 3.0),
+            (9, 1.0),
+            (11, 2.0),
+            (0, 1.0),
+            (2, 2.5),
+            (4, 1.0),
+            (6, 1.0),
+        ] {
             chroma[pc] = w;
         }
         for _ in 0..50 {
@@ -149,7 +170,15 @@ mod tests {
         }
         assert_eq!(key_label(estimator.current()).to_string(), "G:maj");
         let mut a_minor = [0.0f32; 12];
-        for (pc, w) in [(9, 3.0), (0, 2.0), (4, 2.5), (2, 1.0), (5, 1.0), (7, 1.0), (11, 1.0)] {
+        for (pc, w) in [
+            (9, 3.0),
+            (0, 2.0),
+            (4, 2.5),
+            (2, 1.0),
+            (5, 1.0),
+            (7, 1.0),
+            (11, 1.0),
+        ] {
             a_minor[pc] = w;
         }
         estimator.reset();

@@ -179,11 +179,11 @@ impl SpectralEngine {
         self.n
     }
 
-    /// Processes one block. `inputs[ch]` are the input channels, `outputs[o * num_channels
-    /// + ch]` the output signals (all the same length as the inputs; extra channels are
-    /// ignored, missing ones read as silence). For every hop, `modify(in_spectra,
-    /// out_spectra)` is called with the analysed spectrum of each channel and must fill every
-    /// output spectrum. Never allocates.
+    /// Processes one block. `inputs[ch]` are the input channels and
+    /// `outputs[o * num_channels + ch]` the output signals (all the same length as the
+    /// inputs; extra channels are ignored, missing ones read as silence). For every hop,
+    /// `modify(in_spectra, out_spectra)` is called with the analysed spectrum of each
+    /// channel and must fill every output spectrum. Never allocates.
     pub fn process(
         &mut self,
         inputs: &[&[f32]],
@@ -252,7 +252,8 @@ impl SpectralEngine {
             if let Some(last) = spectrum.last_mut() {
                 last.im = 0.0;
             }
-            let _ = inverse.process_with_scratch(spectrum, &mut self.time_buf, &mut self.scratch_inv);
+            let _ =
+                inverse.process_with_scratch(spectrum, &mut self.time_buf, &mut self.scratch_inv);
             let acc = &mut self.accumulators[out_idx];
             // The frame's first sample is output next, i.e. at accumulator position ring_idx.
             for i in 0..n {
@@ -326,7 +327,9 @@ mod tests {
         let mut engine = SpectralEngine::default();
         engine.prepare(256, 2, 1);
         let len = 4000;
-        let left: Vec<f32> = (0..len).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let left: Vec<f32> = (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
         let right: Vec<f32> = (0..len).map(|i| (i as f32 * 0.01).sin()).collect();
         let mut out_l = vec![0.0; len];
         let mut out_r = vec![0.0; len];

@@ -28,7 +28,15 @@ pub fn midi_to_hz(midi: f32, a4_hz: f32) -> f32 {
 
 /// Adds a harmonic tone (`num_harmonics` partials with 1/k amplitudes) to `out`, starting at
 /// sample `start`, lasting `len` samples, with 10 ms raised-cosine fades.
-pub fn add_tone(out: &mut [f32], sample_rate: f32, start: usize, len: usize, freq_hz: f32, amplitude: f32, num_harmonics: usize) {
+pub fn add_tone(
+    out: &mut [f32],
+    sample_rate: f32,
+    start: usize,
+    len: usize,
+    freq_hz: f32,
+    amplitude: f32,
+    num_harmonics: usize,
+) {
     let fade = ((0.01 * sample_rate) as usize).max(1).min(len / 2 + 1);
     let end = (start + len).min(out.len());
     for (i, slot) in out[start.min(end)..end].iter_mut().enumerate() {
@@ -52,19 +60,48 @@ pub fn add_tone(out: &mut [f32], sample_rate: f32, start: usize, len: usize, fre
 }
 
 /// Adds a chord (index as in [`crate::chord`]) voiced around C4 plus a bass note.
-pub fn add_chord(out: &mut [f32], sample_rate: f32, start: usize, len: usize, chord: usize, a4_hz: f32) {
+pub fn add_chord(
+    out: &mut [f32],
+    sample_rate: f32,
+    start: usize,
+    len: usize,
+    chord: usize,
+    a4_hz: f32,
+) {
     let Some((root, quality)) = chord_parts(chord) else {
         return;
     };
     let base = 60 + root;
     for &interval in QUALITIES[quality].1 {
-        add_tone(out, sample_rate, start, len, midi_to_hz((base + interval) as f32, a4_hz), 0.12, 6);
+        add_tone(
+            out,
+            sample_rate,
+            start,
+            len,
+            midi_to_hz((base + interval) as f32, a4_hz),
+            0.12,
+            6,
+        );
     }
-    add_tone(out, sample_rate, start, len, midi_to_hz((36 + root) as f32, a4_hz), 0.15, 6);
+    add_tone(
+        out,
+        sample_rate,
+        start,
+        len,
+        midi_to_hz((36 + root) as f32, a4_hz),
+        0.15,
+        6,
+    );
 }
 
 /// Adds a synthetic drum hit: a decaying sine sweep (kick) or filtered noise burst (snare/hat).
-pub fn add_drum(out: &mut [f32], sample_rate: f32, start: usize, kind: DrumKind, rng: &mut XorShift) {
+pub fn add_drum(
+    out: &mut [f32],
+    sample_rate: f32,
+    start: usize,
+    kind: DrumKind,
+    rng: &mut XorShift,
+) {
     let (len_s, amp) = match kind {
         DrumKind::Kick => (0.25, 0.8),
         DrumKind::Snare => (0.18, 0.5),
@@ -121,7 +158,14 @@ pub struct Progression {
 
 /// Renders `chords` (each lasting `beats_per_chord` beats at `bpm`), with an optional
 /// rock drum pattern. Deterministic for a given seed.
-pub fn progression(sample_rate: f32, chords: &[usize], bpm: f32, beats_per_chord: usize, drums: bool, seed: u64) -> Progression {
+pub fn progression(
+    sample_rate: f32,
+    chords: &[usize],
+    bpm: f32,
+    beats_per_chord: usize,
+    drums: bool,
+    seed: u64,
+) -> Progression {
     let beat = (60.0 / bpm * sample_rate) as usize;
     let chord_len = beat * beats_per_chord;
     let total = chord_len * chords.len() + (sample_rate * 0.5) as usize;
@@ -131,12 +175,32 @@ pub fn progression(sample_rate: f32, chords: &[usize], bpm: f32, beats_per_chord
     for (i, &chord) in chords.iter().enumerate() {
         let start = i * chord_len;
         add_chord(&mut samples, sample_rate, start, chord_len, chord, 440.0);
-        segments.push((start as f32 / sample_rate, (start + chord_len) as f32 / sample_rate, chord));
+        segments.push((
+            start as f32 / sample_rate,
+            (start + chord_len) as f32 / sample_rate,
+            chord,
+        ));
         if drums {
             for b in 0..beats_per_chord {
                 let at = start + b * beat;
-                add_drum(&mut samples, sample_rate, at, if b % 2 == 0 { DrumKind::Kick } else { DrumKind::Snare }, &mut rng);
-                add_drum(&mut samples, sample_rate, at + beat / 2, DrumKind::Hat, &mut rng);
+                add_drum(
+                    &mut samples,
+                    sample_rate,
+                    at,
+                    if b % 2 == 0 {
+                        DrumKind::Kick
+                    } else {
+                        DrumKind::Snare
+                    },
+                    &mut rng,
+                );
+                add_drum(
+                    &mut samples,
+                    sample_rate,
+                    at + beat / 2,
+                    DrumKind::Hat,
+                    &mut rng,
+                );
             }
         }
     }

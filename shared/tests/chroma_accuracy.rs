@@ -31,7 +31,8 @@ fn analyze(p: &Progression, sample_rate: f32, settings: ChromaSettings) -> Resul
             key = frame.key as usize;
             changes += frame.chord_changed as usize;
             // Score frames at least 300 ms after a change (the window has moved on).
-            if let Some(&(start, _, truth)) = p.segments.iter().find(|(s, e, _)| t >= *s && t < *e) {
+            if let Some(&(start, _, truth)) = p.segments.iter().find(|(s, e, _)| t >= *s && t < *e)
+            {
                 if t - start >= 0.3 {
                     scored += 1;
                     correct += (frame.chord as usize == truth) as usize;
@@ -52,7 +53,11 @@ fn chords_of_a_clean_progression_are_recognised() {
     let p = progression(44_100.0, &CHORDS, 100.0, 4, false, 1);
     let r = analyze(&p, 44_100.0, ChromaSettings::default());
     assert!(r.accuracy >= 0.95, "accuracy {}", r.accuracy);
-    assert!(r.changes <= CHORDS.len() + 2, "flicker: {} changes", r.changes);
+    assert!(
+        r.changes <= CHORDS.len() + 2,
+        "flicker: {} changes",
+        r.changes
+    );
     assert_eq!(r.key, "C:maj");
 }
 
@@ -75,12 +80,24 @@ fn auto_tuning_recovers_a_detuned_band() {
     for (i, &c) in chords.iter().enumerate() {
         let start = i * beat * 4;
         prism_shared::synth::add_chord(&mut samples, sample_rate, start, beat * 4, c, a4);
-        segments.push((start as f32 / sample_rate, (start + beat * 4) as f32 / sample_rate, c));
+        segments.push((
+            start as f32 / sample_rate,
+            (start + beat * 4) as f32 / sample_rate,
+            c,
+        ));
     }
     let p = Progression { samples, segments };
     let tuned = analyze(&p, sample_rate, ChromaSettings::default());
-    assert!((tuned.tuning_cents - 45.0).abs() < 3.0, "estimated {} cents", tuned.tuning_cents);
-    assert!(tuned.accuracy >= 0.9, "accuracy with tuning {}", tuned.accuracy);
+    assert!(
+        (tuned.tuning_cents - 45.0).abs() < 3.0,
+        "estimated {} cents",
+        tuned.tuning_cents
+    );
+    assert!(
+        tuned.accuracy >= 0.9,
+        "accuracy with tuning {}",
+        tuned.accuracy
+    );
     // The same audio with the reference pitch set by hand gives the same answer.
     let manual = analyze(
         &p,
@@ -91,7 +108,11 @@ fn auto_tuning_recovers_a_detuned_band() {
             ..ChromaSettings::default()
         },
     );
-    assert!(manual.accuracy >= 0.9, "accuracy with manual reference {}", manual.accuracy);
+    assert!(
+        manual.accuracy >= 0.9,
+        "accuracy with manual reference {}",
+        manual.accuracy
+    );
 }
 
 #[test]
@@ -100,6 +121,15 @@ fn silence_is_no_chord() {
     analyzer.prepare(44_100.0, 512, 2);
     let silence = vec![0.0f32; 44_100];
     let mut chords = Vec::new();
-    analyzer.process(&[&silence, &silence], |frame, _| chords.push(frame.chord as usize));
-    assert!(chords.iter().all(|&c| c == NO_CHORD), "{:?}", chords.iter().map(|&c| chord_label(c).to_string()).collect::<Vec<_>>());
+    analyzer.process(&[&silence, &silence], |frame, _| {
+        chords.push(frame.chord as usize)
+    });
+    assert!(
+        chords.iter().all(|&c| c == NO_CHORD),
+        "{:?}",
+        chords
+            .iter()
+            .map(|&c| chord_label(c).to_string())
+            .collect::<Vec<_>>()
+    );
 }

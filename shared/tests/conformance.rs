@@ -45,7 +45,9 @@ impl Subject for StftIdentity {
         Self::default()
     }
     fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, scratch: &mut [Vec<f32>]) {
-        run_audio(inputs, out, scratch, inputs.len(), |i, o| self.process(i, o));
+        run_audio(inputs, out, scratch, inputs.len(), |i, o| {
+            self.process(i, o)
+        });
     }
     fn max_outputs(num_channels: usize) -> usize {
         num_channels
@@ -133,7 +135,12 @@ fn run_audio(
 }
 
 /// Streams `signal` (planar) through `subject` in blocks given by `block_sizes` (cycled).
-fn stream<S: Subject>(subject: &mut S, signal: &[Vec<f32>], block_sizes: &[usize], no_alloc: bool) -> Vec<f32> {
+fn stream<S: Subject>(
+    subject: &mut S,
+    signal: &[Vec<f32>],
+    block_sizes: &[usize],
+    no_alloc: bool,
+) -> Vec<f32> {
     let num_channels = signal.len();
     let len = signal[0].len();
     let mut out = Vec::with_capacity(len * 2 * num_channels + 64 * 1024);
@@ -141,7 +148,9 @@ fn stream<S: Subject>(subject: &mut S, signal: &[Vec<f32>], block_sizes: &[usize
     let mut pos = 0;
     let mut k = 0;
     while pos < len {
-        let block = block_sizes[k % block_sizes.len()].min(len - pos).min(MAX_BLOCK);
+        let block = block_sizes[k % block_sizes.len()]
+            .min(len - pos)
+            .min(MAX_BLOCK);
         k += 1;
         let inputs: [&[f32]; 2] = [
             &signal[0][pos..pos + block],
@@ -166,7 +175,14 @@ fn test_signal(sample_rate: f32, seconds: f32, num_channels: usize, seed: u64) -
         .map(|ch| {
             let mut x = vec![0.0f32; len];
             prism_shared::synth::add_chord(&mut x, sample_rate, 0, len / 2, 1 + ch * 5, 440.0);
-            prism_shared::synth::add_chord(&mut x, sample_rate, len / 2, len / 2, 1 + 12 + 9, 440.0);
+            prism_shared::synth::add_chord(
+                &mut x,
+                sample_rate,
+                len / 2,
+                len / 2,
+                1 + 12 + 9,
+                440.0,
+            );
             for (i, s) in x.iter_mut().enumerate() {
                 if (len / 3..len / 3 + 2000).contains(&i) {
                     *s += 0.3 * rng.next_f32();
@@ -199,7 +215,13 @@ fn block_size_independence<S: Subject>() {
     let mut reference = prepared::<S>(44_100.0, 2);
     let expected = stream(&mut reference, &signal, &[4096], false);
     assert!(!expected.is_empty());
-    for blocks in [&[1usize][..], &[17], &[512], &[4096], &[1, 300, 17, 4096, 64, 0, 2027]] {
+    for blocks in [
+        &[1usize][..],
+        &[17],
+        &[512],
+        &[4096],
+        &[1, 300, 17, 4096, 64, 0, 2027],
+    ] {
         let mut s = prepared::<S>(44_100.0, 2);
         let got = stream(&mut s, &signal, blocks, false);
         assert_eq!(expected.len(), got.len(), "blocks {blocks:?}");
@@ -239,8 +261,16 @@ fn impulse_latency<S: Subject>() {
             .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
             .map(|(i, _)| i)
             .unwrap();
-        assert_eq!(peak, 100 + latency, "measured delay != latency_samples() at {sample_rate} Hz");
-        assert!((summed[peak] - 1.0).abs() < 1e-3, "impulse gain {}", summed[peak]);
+        assert_eq!(
+            peak,
+            100 + latency,
+            "measured delay != latency_samples() at {sample_rate} Hz"
+        );
+        assert!(
+            (summed[peak] - 1.0).abs() < 1e-3,
+            "impulse gain {}",
+            summed[peak]
+        );
     }
 }
 
@@ -257,30 +287,42 @@ fn no_allocation_in_process_or_reset<S: Subject>() {
 fn bad_input_gives_finite_output_and_recovers<S: Subject>() {
     let sample_rate = 44_100.0;
     let clean = test_signal(sample_rate, 1.0, 2, 5);
-    let bad_values = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX, 1e-40, f32::MIN_POSITIVE / 2.0];
+    let bad_values = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        -f32::MAX,
+        1e-40,
+        f32::MIN_POSITIVE / 2.0,
+    ];
     for &bad in &bad_values {
         for pattern in 0..3 {
             // 0: one sample, 1: a whole block, 2: one channel of a block.
             let mut signal = clean.clone();
             let block = 512;
             let start = 4096;
-            for ch in 0..2 {
-                for i in start..start + block {
+            for (ch, channel) in signal.iter_mut().enumerate() {
+                for (i, x) in channel.iter_mut().enumerate().skip(start).take(block) {
                     let hit = match pattern {
                         0 => i == start + 7,
                         1 => true,
                         _ => ch == 1,
                     };
                     if hit {
-                        signal[ch][i] = bad;
+                        *x = bad;
                     }
                 }
             }
             let mut s = prepared::<S>(sample_rate, 2);
             let out = stream(&mut s, &signal, &[block], false);
-            assert!(out.iter().all(|x| x.is_finite()), "non-finite output for input {bad} pattern {pattern}");
             assert!(
-                out.iter().all(|x| *x == 0.0 || x.abs() >= f32::MIN_POSITIVE),
+                out.iter().all(|x| x.is_finite()),
+                "non-finite output for input {bad} pattern {pattern}"
+            );
+            assert!(
+                out.iter()
+                    .all(|x| *x == 0.0 || x.abs() >= f32::MIN_POSITIVE),
                 "subnormal output for input {bad}"
             );
             // Recovery: once `recovery_samples` of clean input have passed after the bad
@@ -305,18 +347,26 @@ fn bad_input_gives_finite_output_and_recovers<S: Subject>() {
                 .filter(|(idx, _)| S::must_recover(*idx))
                 .map(|(_, (a, b))| (a - b).abs())
                 .fold(0.0f32, f32::max);
-            assert!(max_diff < 1e-4, "no recovery after input {bad} pattern {pattern}: diff {max_diff}");
+            assert!(
+                max_diff < 1e-4,
+                "no recovery after input {bad} pattern {pattern}: diff {max_diff}"
+            );
         }
     }
 }
 
 fn all_sample_rates<S: Subject>() {
-    for sample_rate in [8_000.0, 11_025.0, 22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0, 45_678.901] {
+    for sample_rate in [
+        8_000.0, 11_025.0, 22_050.0, 44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0, 45_678.901,
+    ] {
         let signal = test_signal(sample_rate, 0.6, 2, 6);
         let mut s = prepared::<S>(sample_rate, 2);
         let out = stream(&mut s, &signal, &[1000], true);
         assert!(!out.is_empty(), "no output at {sample_rate} Hz");
-        assert!(out.iter().all(|x| x.is_finite()), "non-finite at {sample_rate} Hz");
+        assert!(
+            out.iter().all(|x| x.is_finite()),
+            "non-finite at {sample_rate} Hz"
+        );
     }
 }
 
@@ -364,6 +414,10 @@ conformance!(chroma_analyzer, ChromaAnalyzer);
 fn chroma_frame_rate_is_at_least_20_per_second_at_every_rate() {
     for sample_rate in [8_000.0, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
         let analyzer = prepared::<ChromaAnalyzer>(sample_rate, 1);
-        assert!(analyzer.frame_rate_hz() >= 20.0, "{} fps at {sample_rate}", analyzer.frame_rate_hz());
+        assert!(
+            analyzer.frame_rate_hz() >= 20.0,
+            "{} fps at {sample_rate}",
+            analyzer.frame_rate_hz()
+        );
     }
 }

@@ -346,8 +346,9 @@ def quality_breakdown(ref_int, ref_lab, est_int, est_lab) -> dict:
     per_q, conf = {}, {}
     for rl, el, d, ro, mo in zip(r, e, dur, root_ok, mm_ok):
         q = rl.split(":")[1] if ":" in rl else rl
-        s = per_q.setdefault(q, {"seconds": 0.0, "root_s": 0.0, "majmin_s": 0.0})
+        s = per_q.setdefault(q, {"seconds": 0.0, "root_s": 0.0, "majmin_s": 0.0, "no_chord_s": 0.0})
         s["seconds"] += d
+        s["no_chord_s"] += d * (el in ("N", "X"))
         s["root_s"] += d * (ro > 0)
         s["majmin_s"] += d * (mo > 0)
         if mo == 0 or (mo < 0 and ro == 0):

@@ -33,6 +33,7 @@ import csv
 import datetime
 import json
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -93,10 +94,10 @@ def read_prism_csv(path: Path):
             "labels": [c or "N" for c in chords], "keys": keys}
 
 
-def run_prism(prism: str, wav: Path, out_dir: Path, name: str):
+def run_prism(prism: str, wav: Path, out_dir: Path, name: str, extra_args=()):
     csv_path = out_dir / f"{name}.csv"
     lab_path = out_dir / f"{name}.lab"
-    cmd = [prism, "chroma", str(wav), "-o", str(csv_path), "--lab", str(lab_path)]
+    cmd = [prism, "chroma", str(wav), "-o", str(csv_path), "--lab", str(lab_path), *extra_args]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -192,6 +193,9 @@ def aggregate(items_results, condition=None) -> dict:
         fin = lats[np.isfinite(lats)]
         a["latency_p95_detected_s"] = float(np.percentile(fin, 95)) if len(fin) else float("nan")
         a["flicker"] = _nanmean([row["flicker"] for row in rows])
+        pq = [v for row in rows for v in row.get("by_quality", {}).get("per_quality", {}).values()]
+        secs = sum(v["seconds"] for v in pq if v.get("seconds"))
+        a["no_chord_share"] = sum(v.get("no_chord_s", 0.0) for v in pq) / secs if secs else float("nan")
         a["key_weighted_mean"] = _nanmean([row["key"]["weighted_mean"] for row in rows])
         a["key_weighted_final"] = _nanmean([row["key"]["weighted_final"] for row in rows])
         a["key_t_first_correct_median_s"] = float(np.median([row["key"]["t_first_correct_s"] for row in rows]))
@@ -236,7 +240,7 @@ def ms(x):
 
 def system_table(aggs: dict, systems=SYSTEMS) -> str:
     head = ("| system | majmin | majmin lag-comp (lag) | root | mirex | sevenths | latency med / p95 "
-            "| detected | flicker | key wscore | key settled | chroma cos lag0 / best (lag) | speed |")
+            "| detected | flicker | N share | key wscore | key settled | chroma cos lag0 / best (lag) | speed |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for s in systems:
         a = aggs.get(s)
@@ -249,7 +253,8 @@ def system_table(aggs: dict, systems=SYSTEMS) -> str:
             f"| {SYSTEM_TITLES[s]} | {fmt(a['majmin'])} | {fmt(a['majmin_lag_comp'])} ({ms(a['majmin_lag_comp_lag_s'])}) "
             f"| {fmt(a['root'])} | {fmt(a['mirex'])} | {fmt(a['sevenths'])} "
             f"| {ms(a['latency_median_s'])} / {ms(a['latency_p95_s'])} | {fmt(a['latency_detected_fraction'], 2)} "
-            f"| {fmt(a['flicker'], 2)} | {fmt(a['key_weighted_mean'])} | {fmt(a['key_t_settled_median_s'], 1, ' s')} "
+            f"| {fmt(a['flicker'], 2)} | {fmt(a['no_chord_share'], 2)} | {fmt(a['key_weighted_mean'])} "
+            f"| {fmt(a['key_t_settled_median_s'], 1, ' s')} "
             f"| {chroma} | {speed} |")
     return "\n".join(lines)
 
@@ -449,6 +454,8 @@ def main(argv=None):
     ap.add_argument("--out", required=True, type=Path, help="output directory")
     ap.add_argument("--quick", action="store_true", help="4 short songs instead of ~30")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--prism-args", default="",
+                    help="extra arguments for `prism chroma`, e.g. \"--vocabulary sevenths\"")
     args = ap.parse_args(argv)
 
     import librosa  # noqa: F401  (import cost outside the timings)
@@ -490,7 +497,7 @@ def main(argv=None):
 
         sysouts = {}
         try:
-            sysouts["prism"] = run_prism(prism, Path(it["wav"]), runs, name)
+            sysouts["prism"] = run_prism(prism, Path(it["wav"]), runs, name, shlex.split(args.prism_args))
         except Exception as exc:  # noqa: BLE001
             rec["systems"]["prism"] = {"error": str(exc)}
             log(f"ERROR prism on {name}: {exc}")
@@ -544,7 +551,8 @@ def main(argv=None):
     meta = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-        "prism": prism, "prism_version": prism_version(prism), "seed": args.seed, "quick": args.quick,
+        "prism": prism, "prism_version": prism_version(prism), "prism_args": args.prism_args,
+        "seed": args.seed, "quick": args.quick,
         "material_hash": manifest["hash"], "tools": manifest["tools"], "packages": package_versions(),
         "host": platform.platform(), "cpu_count": os.cpu_count(),
     }
@@ -581,7 +589,7 @@ def readme_table(by_cond, summary, meta) -> str:
         lines.append("")
         lines.append(f"`prism chroma` runs at {p['rtf']:.0f}x real time (whole CLI, one file at a time); "
                      f"librosa chroma_cqt at {summary['librosa_chroma_rtf']:.0f}x "
-                     f"(median ratio {summary['speed_ratio_prism_vs_librosa_median']:.1f}x).")
+                     f"(per file, prism is {summary['speed_ratio_prism_vs_librosa_median']:.1f}x as fast as librosa; median).")
     return "\n".join(lines)
 
 
@@ -601,7 +609,7 @@ def quality_section(results) -> str:
             for q, v in bq["per_quality"].items():
                 t = tot.setdefault(q, {}).setdefault(s, {"seconds": 0.0, "root_s": 0.0, "majmin_s": 0.0})
                 for k in t:
-                    t[k] += v[k]
+                    t[k] += v.get(k, 0.0)
             if s == "prism":
                 for k, d in bq["confusions"].items():
                     conf[k] = conf.get(k, 0.0) + d
@@ -631,7 +639,8 @@ def write_report(path: Path, meta, by_cond, summary, targets, results, plots):
     L = []
     L.append("# Prism chroma / chord / key evaluation\n")
     L.append(f"Generated {meta['date_utc']} by `{meta['command']}`.  ")
-    L.append(f"prism: `{meta['prism']}` ({meta['prism_version']}); seed {meta['seed']}; "
+    L.append(f"prism: `{meta['prism']}` ({meta['prism_version']}"
+             f"{', args `' + meta['prism_args'] + '`' if meta['prism_args'] else ''}); seed {meta['seed']}; "
              f"material recipe `{meta['material_hash']}`{' (quick)' if meta['quick'] else ''}.  ")
     L.append("Tools: " + "; ".join(f"{k} {v}" for k, v in meta["tools"].items()) + ".  ")
     L.append("Packages: " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()) + ".\n")
@@ -658,7 +667,8 @@ def write_report(path: Path, meta, by_cond, summary, targets, results, plots):
              "chroma_cqt median cosine 0.89.\n")
     sp = summary.get("speed_ratio_prism_vs_librosa_median")
     L.append(f"Speed: librosa `load + chroma_cqt` runs at {summary['librosa_chroma_rtf']:.0f}x real time; "
-             + (f"`prism chroma` (whole CLI) is {sp:.1f}x faster than that (median over files).\n" if sp else "\n"))
+             + (f"`prism chroma` (whole CLI) takes {1 / sp:.2f}x librosa's time (librosa time / prism time = "
+                f"{sp:.1f}, median over files).\n" if sp else "\n"))
     L.append(quality_section(results))
     L.append("## How the numbers are made\n")
     L.append("""- **Scores**: `mir_eval.chord.evaluate` on prism's own `.lab` (baselines: their frame decisions
@@ -671,6 +681,8 @@ def write_report(path: Path, meta, by_cond, summary, targets, results, plots):
   (majmin); no match before the next change = miss (∞). Pooled over all changes; `detected` is the
   fraction matched. Frame times are decision times (causal systems stamp the end of their window).
 - **Flicker**: output label changes (full labels) inside the chart span / true label changes.
+- **N share**: fraction of the scored time (every reference segment is a chord) in which the system
+  outputs no chord (`N`).
 - **Key**: `mir_eval.key.weighted_score` of each frame's key vs the chart key (the key the progression
   was generated in; it starts on the tonic and ends with V–I), time-averaged; "settled" = time after
   which the key stays correct to the end (median over songs). Offline baseline: Krumhansl–Kessler
@@ -703,6 +715,12 @@ def write_report(path: Path, meta, by_cond, summary, targets, results, plots):
             f"| {p.get('key', {}).get('final_key', '–')} "
             f"| {fmt(ch.get('median_cos_best'))} ({ms(ch.get('best_lag_s', float('nan')))}) "
             f"| {fmt(mc.get('chord_tone_fraction'), 2)} |")
+    diffs = [abs(r["systems"]["prism"]["chord"]["majmin"] - r["systems"]["prism"]["majmin_from_frames"])
+             for r in results if r["systems"].get("prism", {}).get("majmin_from_frames") is not None
+             and "majmin" in r["systems"]["prism"].get("chord", {})]
+    if diffs:
+        L.append(f"\nConsistency: majmin from prism's `.lab` vs from its CSV frame labels differs by "
+                 f"{max(diffs):.3f} at most (mean {np.mean(diffs):.3f}).")
     errs = [(r["name"], r["systems"]["prism"]["error"]) for r in results if "error" in r["systems"].get("prism", {})]
     if errs:
         L.append("\n## prism errors\n")

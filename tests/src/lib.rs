@@ -7,6 +7,7 @@
 //! * [`clap`]: a small CLAP host on top of `clack-host` that offers the host-side `clap.gui`,
 //!   `clap.params`, `clap.state`, `clap.latency`, `clap.audio-ports`, `clap.note-ports` and
 //!   `clap.log` extensions, and drives a plugin through its whole lifecycle.
+//! * [`dl`]: `dlopen(RTLD_NOW)` of a bundle's shared object, as validators scan it.
 //! * [`harness`]: run a check over every plugin of every bundle and report all failures.
 //! * [`xvfb`]: a throw-away X server for editor tests, plus screenshot helpers.
 //!
@@ -14,6 +15,7 @@
 
 pub mod bundles;
 pub mod clap;
+pub mod dl;
 pub mod harness;
 pub mod signal;
 pub mod xvfb;

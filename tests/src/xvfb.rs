@@ -36,7 +36,15 @@ impl Xvfb {
         let log_file = std::fs::File::create(&log).context("creating Xvfb log")?;
         let mut child = Command::new("Xvfb")
             .arg(format!(":{display}"))
-            .args(["-screen", "0", "1280x1024x24", "-nolisten", "tcp", "-ac"])
+            .args([
+                "-screen",
+                "0",
+                "1280x1024x24",
+                "-nolisten",
+                "tcp",
+                "-ac",
+                "-noreset",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -62,6 +70,21 @@ impl Xvfb {
             "Xvfb :{display} did not create {} within 10 s",
             socket.display()
         )
+    }
+
+    /// `Ok(())` while the server runs; an error with its exit status and log once it died.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => {
+                let log = std::env::temp_dir().join(format!("prism-xvfb-{}.log", self.display));
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                bail!(
+                    "Xvfb :{} has exited ({status}); its log:\n{text}",
+                    self.display
+                )
+            }
+        }
     }
 
     /// The display number.
@@ -215,4 +238,112 @@ pub fn image_stats(png: &Path, crop: Option<&str>) -> Result<ImageStats> {
         unique_colors: parts[2].parse()?,
         std_dev: parts[3].parse()?,
     })
+}
+
+/// A plain top-level X11 window owned by the test, to embed a plugin editor in
+/// (`clap.gui` with the `x11` API). Destroyed on drop.
+pub struct X11ParentWindow {
+    conn: x11rb::rust_connection::RustConnection,
+    window: u32,
+}
+
+impl X11ParentWindow {
+    /// Creates and maps a `width`×`height` window at (`x`, `y`) on `display` (e.g. `:97`).
+    pub fn create(
+        display: &str,
+        (x, y): (i16, i16),
+        (width, height): (u16, u16),
+        title: &str,
+    ) -> Result<Self> {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{
+            AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode, WindowClass,
+        };
+        use x11rb::wrapper::ConnectionExt as _;
+
+        let (conn, screen_num) =
+            x11rb::connect(Some(display)).map_err(|e| anyhow!("connecting to X {display}: {e}"))?;
+        let screen = &conn.setup().roots[screen_num];
+        let window = conn.generate_id()?;
+        let aux = CreateWindowAux::new()
+            .background_pixel(screen.black_pixel)
+            .event_mask(EventMask::STRUCTURE_NOTIFY | EventMask::EXPOSURE);
+        conn.create_window(
+            x11rb::COPY_DEPTH_FROM_PARENT,
+            window,
+            screen.root,
+            x,
+            y,
+            width,
+            height,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )?
+        .check()
+        .context("create_window")?;
+        conn.change_property8(
+            PropMode::REPLACE,
+            window,
+            AtomEnum::WM_NAME,
+            AtomEnum::STRING,
+            title.as_bytes(),
+        )?;
+        conn.map_window(window)?.check().context("map_window")?;
+        conn.flush()?;
+        Ok(Self { conn, window })
+    }
+
+    /// The X11 window id (what `clap_window.x11` carries).
+    pub fn id(&self) -> u32 {
+        self.window
+    }
+
+    /// Reads and discards pending events (keeps the connection's queue short).
+    pub fn drain_events(&self) {
+        use x11rb::connection::Connection;
+        while let Ok(Some(_)) = self.conn.poll_for_event() {}
+    }
+
+    /// Resizes the window.
+    pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ConfigureWindowAux, ConnectionExt as _};
+        self.conn.configure_window(
+            self.window,
+            &ConfigureWindowAux::new().width(width).height(height),
+        )?;
+        self.conn.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for X11ParentWindow {
+    fn drop(&mut self) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let _ = self.conn.destroy_window(self.window);
+        let _ = self.conn.flush();
+    }
+}
+
+/// Geometry of a window, from `xdotool getwindowgeometry --shell`.
+pub fn window_geometry(xvfb: &Xvfb, window_id: &str) -> Result<(i32, i32, u32, u32)> {
+    let out = xvfb.run("xdotool", &["getwindowgeometry", "--shell", window_id])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |key: &str| -> Result<i64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .ok_or_else(|| anyhow!("no {key} in {text:?}"))?
+            .trim()
+            .parse::<i64>()
+            .map_err(|e| anyhow!("{key}: {e}"))
+    };
+    Ok((
+        get("X")? as i32,
+        get("Y")? as i32,
+        get("WIDTH")? as u32,
+        get("HEIGHT")? as u32,
+    ))
 }

@@ -52,6 +52,11 @@ pub fn build_and_bundle(
     {
         let _cwd = CurrentDir::enter(&workspace.bundler_config_dir())?;
         // One `cargo build` for all packages so cargo builds them in parallel.
+        let package_args = packages.iter().flat_map(|package| ["-p", package.as_str()]);
+        let words: Vec<&str> = package_args
+            .chain(args.iter().map(String::as_str))
+            .collect();
+        eprintln!("$ cargo build {}", words.join(" "));
         nice_plug_xtask::build(&packages, &args)?;
         for package in &packages {
             nice_plug_xtask::bundle(&workspace.target_dir, package, &args, false)

@@ -50,14 +50,6 @@ pub const BUILD: &[Requirement] = &[
     one(&["libxcursor-dev"], "editor mouse cursors (baseview)"),
     one(&["libxrandr-dev"], "editor DPI detection (baseview)"),
     one(&["libgl-dev"], "OpenGL headers for the egui editor"),
-    one(
-        &["libfontconfig-dev", "libfontconfig1-dev"],
-        "font lookup for the CLI's plots (plotters ttf, font-kit)",
-    ),
-    one(
-        &["libfreetype-dev", "libfreetype6-dev"],
-        "font rendering for the CLI's plots (freetype-sys)",
-    ),
 ];
 
 /// Needed by `cargo xtask test` and `cargo xtask eval` on top of [`BUILD`].

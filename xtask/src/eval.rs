@@ -9,8 +9,9 @@ use crate::platform;
 use crate::process;
 use crate::venv;
 use crate::workspace::Workspace;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
+use std::fs;
 use std::process::Command;
 
 /// The eval venv, relative to the workspace root (kept apart from the test venv because
@@ -58,8 +59,10 @@ pub fn run(
             );
         }
     }
-    deps::ensure(deps::BUILD, deps::Mode::InstallIfRoot)?;
-    deps::ensure(deps::TEST, deps::Mode::InstallIfRoot)?;
+    deps::ensure(
+        &[deps::BUILD, deps::TEST].concat(),
+        deps::Mode::InstallIfRoot,
+    )?;
     process::run(
         workspace
             .cargo()
@@ -76,6 +79,8 @@ pub fn run(
         workspace.host.os,
     )?;
     let out_dir = workspace.target_dir.join("eval").join(suite.name());
+    fs::create_dir_all(&out_dir)
+        .with_context(|| format!("could not create '{}'", out_dir.display()))?;
 
     let mut command = Command::new(python);
     command

@@ -18,9 +18,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use workspace::Workspace;
 
-pub use test::{BIN_DIR_ENV, BUNDLE_DIR_ENV, VENV_ENV};
+pub use test::{BIN_DIR_ENV, BUNDLE_DIR_ENV, SKIP_HOST_TESTS_ENV, VENV_ENV};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,7 +115,7 @@ struct TestArgs {
     /// Skip rustfmt and clippy
     #[arg(long)]
     skip_lint: bool,
-    /// Skip the Python venv and the plugin bundles (PRISM_BUNDLE_DIR and PRISM_VENV stay unset)
+    /// Skip the Python venv, the plugin bundles and the host tests (sets PRISM_SKIP_HOST_TESTS=1)
     #[arg(long)]
     no_host: bool,
 }
@@ -132,9 +133,17 @@ struct EvalArgs {
     script_args: Vec<OsString>,
 }
 
-/// Entry point of the `xtask` binary.
-pub fn main() -> Result<()> {
-    run(std::env::args_os())
+/// Entry point of the `xtask` binary: runs the task and prints a failure with its causes
+/// (no backtrace: the message says what went wrong and what to do).
+pub fn main() -> ExitCode {
+    match run(std::env::args_os()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<test::AlreadyReported>() => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs xtask with `args`, the first being the program name.
@@ -154,11 +163,11 @@ where
             } else {
                 deps::Mode::InstallIfRoot
             };
-            deps::ensure(deps::BUILD, mode)?;
+            let mut requirements = deps::BUILD.to_vec();
             if !args.build_only {
-                deps::ensure(deps::TEST, mode)?;
+                requirements.extend(deps::TEST);
             }
-            Ok(())
+            deps::ensure(&requirements, mode)
         }
         Task::Test(args) => test::run(
             &workspace,

@@ -10,7 +10,9 @@ use crate::deps;
 use crate::process;
 use crate::venv;
 use crate::workspace::Workspace;
-use anyhow::{bail, Result};
+use anyhow::Result;
+use std::cell::RefCell;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Absolute path of the folder with the debug `.clap` and `.vst3` bundles of every plugin
@@ -18,6 +20,9 @@ use std::time::{Duration, Instant};
 pub const BUNDLE_DIR_ENV: &str = "PRISM_BUNDLE_DIR";
 /// Absolute path of the Python venv made from `tests/requirements.txt`.
 pub const VENV_ENV: &str = "PRISM_VENV";
+/// Set to `1` by `--no-host`: the host tests then skip with a notice instead of failing
+/// for want of bundles (the policy of `tests/src/bundles.rs`).
+pub const SKIP_HOST_TESTS_ENV: &str = "PRISM_SKIP_HOST_TESTS";
 /// Absolute path of cargo's debug output folder (standalone executables, the CLI).
 pub const BIN_DIR_ENV: &str = "PRISM_BIN_DIR";
 
@@ -30,9 +35,80 @@ pub const VENV_DIR: &str = ".venv";
 pub struct TestOptions {
     /// Skip rustfmt and clippy.
     pub skip_lint: bool,
-    /// Skip the venv and the bundles; the host tests then find neither variable set.
+    /// Skip the venv and the bundles, and tell the host tests to skip.
     pub no_host: bool,
 }
+
+/// Test counts summed over the `test result:` lines of libtest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+impl TestCounts {
+    /// Parses `test result: ok. 36 passed; 0 failed; 2 ignored; 0 measured; ...`.
+    pub fn parse_result_line(line: &str) -> Option<Self> {
+        let rest = line.trim().strip_prefix("test result: ")?;
+        let (_verdict, counts) = rest.split_once(". ")?;
+        let mut result = Self::default();
+        for part in counts.split(';') {
+            let (number, word) = part.trim().split_once(' ')?;
+            let slot = match word {
+                "passed" => &mut result.passed,
+                "failed" => &mut result.failed,
+                "ignored" => &mut result.ignored,
+                _ => continue,
+            };
+            *slot = number.parse().ok()?;
+        }
+        Some(result)
+    }
+
+    fn add(&mut self, other: Self) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+    }
+
+    /// The closing line CI reads: `tests: N passed, N failed, N skipped`.
+    pub fn closing_line(&self) -> String {
+        format!(
+            "tests: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.ignored
+        )
+    }
+}
+
+/// A `cargo test` step: its output is echoed and its counts added to `counts`. A failed
+/// run that reported no failing test (a test binary that crashed or did not build)
+/// counts as one failure, so the closing line never reads "0 failed" for a failed run.
+fn cargo_test(command: &mut Command, what: &str, counts: &RefCell<TestCounts>) -> Result<()> {
+    let mut step_counts = TestCounts::default();
+    let result = process::run_with_stdout_lines(command, what, |line| {
+        if let Some(found) = TestCounts::parse_result_line(line) {
+            step_counts.add(found);
+        }
+    });
+    if result.is_err() && step_counts.failed == 0 {
+        step_counts.failed = 1;
+    }
+    counts.borrow_mut().add(step_counts);
+    result
+}
+
+/// The error of a run whose failure was already printed.
+#[derive(Debug)]
+pub struct AlreadyReported;
+
+impl std::fmt::Display for AlreadyReported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failure already reported")
+    }
+}
+
+impl std::error::Error for AlreadyReported {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -93,8 +169,8 @@ impl Runner {
         });
     }
 
-    /// Prints the summary; fails if any step failed.
-    fn finish(self, total: Duration) -> Result<()> {
+    /// Prints the summary, ending with the test counts; fails if any step failed.
+    fn finish(self, total: Duration, counts: TestCounts) -> Result<()> {
         eprintln!("\n==> Summary of cargo xtask test");
         for record in &self.records {
             let outcome = match record.outcome {
@@ -115,11 +191,21 @@ impl Runner {
             .map(|r| r.name)
             .collect();
         eprintln!("  total {:.1} min", total.as_secs_f64() / 60.0);
-        if !failed.is_empty() {
-            bail!("cargo xtask test: step(s) failed: {}", failed.join(", "));
+        if failed.is_empty() {
+            eprintln!("cargo xtask test: every step succeeded");
+        } else {
+            eprintln!(
+                "error: cargo xtask test: step(s) failed: {}",
+                failed.join(", ")
+            );
         }
-        eprintln!("cargo xtask test: every step succeeded");
-        Ok(())
+        // The counts go last and alone on stdout: CI reads the closing line.
+        println!("{}", counts.closing_line());
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(AlreadyReported.into())
+        }
     }
 }
 
@@ -134,11 +220,11 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
     let bundle_dir = workspace.test_bundled_dir();
 
     runner.step("system packages", true, || {
-        deps::ensure(deps::BUILD, deps::Mode::InstallIfRoot)?;
+        let mut requirements = deps::BUILD.to_vec();
         if host {
-            deps::ensure(deps::TEST, deps::Mode::InstallIfRoot)?;
+            requirements.extend(deps::TEST);
         }
-        Ok(())
+        deps::ensure(&requirements, deps::Mode::InstallIfRoot)
     });
     if host {
         runner.step("python venv (.venv)", true, || {
@@ -216,6 +302,7 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
         runner.step("bundle (debug)", true, || {
             let plugins = workspace.bundler_config()?.select(&[], true)?;
             let bundles = bundle::bundle_debug_into(workspace, &plugins, &bundle_dir)?;
+            eprintln!("Debug bundles for the host tests (target/bundled is left as it was):");
             for bundle in bundles {
                 eprintln!("  {}", workspace.display(&bundle));
             }
@@ -225,26 +312,87 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
         runner.skip("bundle (debug)");
     }
 
+    let counts = RefCell::new(TestCounts::default());
     runner.step("cargo test (workspace)", false, || {
         let mut command = workspace.cargo();
         command
-            .args(["test", "--workspace", "--exclude", "xtask"])
+            .args([
+                "test",
+                "--no-fail-fast",
+                "--workspace",
+                "--exclude",
+                "xtask",
+            ])
             .env(BIN_DIR_ENV, workspace.target_dir.join("debug"));
         if host {
             command
                 .env(BUNDLE_DIR_ENV, &bundle_dir)
                 .env(VENV_ENV, &venv_dir);
         } else {
-            command.env_remove(BUNDLE_DIR_ENV).env_remove(VENV_ENV);
+            command
+                .env_remove(BUNDLE_DIR_ENV)
+                .env_remove(VENV_ENV)
+                .env(SKIP_HOST_TESTS_ENV, "1");
         }
-        process::run(&mut command, "workspace tests")
+        cargo_test(&mut command, "workspace tests", &counts)
     });
     runner.step("cargo test (xtask)", false, || {
-        process::run(
-            workspace.cargo().args(["test", "-p", "xtask"]),
+        cargo_test(
+            workspace
+                .cargo()
+                .args(["test", "--no-fail-fast", "-p", "xtask"]),
             "xtask tests",
+            &counts,
         )
     });
 
-    runner.finish(start.elapsed())
+    runner.finish(start.elapsed(), counts.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_result_lines_are_counted() {
+        let line = "test result: ok. 36 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(
+            TestCounts::parse_result_line(line),
+            Some(TestCounts {
+                passed: 36,
+                failed: 0,
+                ignored: 2
+            })
+        );
+        let line = "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.20s";
+        assert_eq!(
+            TestCounts::parse_result_line(line).map(|c| (c.passed, c.failed)),
+            Some((3, 1))
+        );
+    }
+
+    #[test]
+    fn other_lines_are_not_counted() {
+        for line in [
+            "test foo ... ok",
+            "running 3 tests",
+            "",
+            "test result: garbage",
+        ] {
+            assert_eq!(TestCounts::parse_result_line(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_closing_line_has_the_plain_form_ci_reads() {
+        let counts = TestCounts {
+            passed: 52,
+            failed: 1,
+            ignored: 3,
+        };
+        assert_eq!(
+            counts.closing_line(),
+            "tests: 52 passed, 1 failed, 3 skipped"
+        );
+    }
 }

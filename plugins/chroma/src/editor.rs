@@ -12,7 +12,9 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2}
 use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
-use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp};
+use nice_plug_egui::{
+    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
+};
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::gui::FrameConsumer;
@@ -91,7 +93,9 @@ impl NiceEguiApp for ChromaApp {
             self.history.pop_front();
         }
 
-        egui::Panel::top("header").exact_size(96.0).show(ui, |ui| self.header(ui));
+        egui::Panel::top("header")
+            .exact_size(96.0)
+            .show(ui, |ui| self.header(ui));
         egui::Panel::left("controls")
             .default_size(250.0)
             .resizable(true)
@@ -116,14 +120,22 @@ impl ChromaApp {
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
                 ui.label(egui::RichText::new("CHORD").small().weak());
-                ui.label(egui::RichText::new(chord_label(chord).to_string()).size(44.0).strong());
+                ui.label(
+                    egui::RichText::new(chord_label(chord).to_string())
+                        .size(44.0)
+                        .strong(),
+                );
                 ui.label(format!("confidence {:.0} %", 100.0 * chord_conf));
             });
             ui.add_space(40.0);
             ui.vertical(|ui| {
                 ui.label(egui::RichText::new("KEY").small().weak());
                 // Until any harmony has been heard there is no key to show.
-                let key_text = if key_conf > 0.0 { key_label(key).to_string() } else { "–".to_string() };
+                let key_text = if key_conf > 0.0 {
+                    key_label(key).to_string()
+                } else {
+                    "–".to_string()
+                };
                 ui.label(egui::RichText::new(key_text).size(32.0));
                 ui.label(format!("confidence {:.0} %", 100.0 * key_conf));
             });
@@ -132,12 +144,20 @@ impl ChromaApp {
                 ui.label(egui::RichText::new("TUNING").small().weak());
                 ui.label(egui::RichText::new(format!("{tuning:+.1} ct")).size(32.0));
                 let a4 = reference * 2f32.powf(tuning / 1200.0);
-                let applied = if self.params.auto_tuning.value() { "applied" } else { "not applied" };
+                let applied = if self.params.auto_tuning.value() {
+                    "applied"
+                } else {
+                    "not applied"
+                };
                 ui.label(format!("A4 ≈ {a4:.1} Hz ({applied})"));
             });
             if self.params.freeze.value() {
                 ui.add_space(30.0);
-                ui.label(egui::RichText::new("FROZEN").size(24.0).color(Color32::LIGHT_BLUE));
+                ui.label(
+                    egui::RichText::new("FROZEN")
+                        .size(24.0)
+                        .color(Color32::LIGHT_BLUE),
+                );
             }
         });
     }
@@ -170,7 +190,8 @@ impl ChromaApp {
         };
         let chord = last.chord as usize;
         ui.label(format!("{} — chroma vs template", chord_label(chord)));
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), 130.0), Sense::hover());
+        let (rect, _) =
+            ui.allocate_exact_size(Vec2::new(ui.available_width(), 130.0), Sense::hover());
         let painter = ui.painter_at(rect);
         let template = &self.templates[chord];
         let w = rect.width() / 12.0;
@@ -180,12 +201,18 @@ impl ChromaApp {
             let h_template = template[pc].clamp(0.0, 1.0) * (rect.height() - 16.0);
             let base = rect.bottom() - 14.0;
             painter.rect_filled(
-                Rect::from_min_max(Pos2::new(x0 + 2.0, base - h_chroma), Pos2::new(x0 + w * 0.55, base)),
+                Rect::from_min_max(
+                    Pos2::new(x0 + 2.0, base - h_chroma),
+                    Pos2::new(x0 + w * 0.55, base),
+                ),
                 1.0,
                 Color32::from_rgb(90, 170, 255),
             );
             painter.rect_filled(
-                Rect::from_min_max(Pos2::new(x0 + w * 0.55, base - h_template), Pos2::new(x0 + w - 2.0, base)),
+                Rect::from_min_max(
+                    Pos2::new(x0 + w * 0.55, base - h_template),
+                    Pos2::new(x0 + w - 2.0, base),
+                ),
                 1.0,
                 Color32::from_rgb(255, 190, 80),
             );
@@ -227,12 +254,12 @@ impl ChromaApp {
             Pos2::new(rect.right(), rect.bottom() - lane_h),
         );
         let row_h = grid.height() / 12.0;
-        for pc in 0..12 {
+        for (pc, name) in PITCH_CLASS_NAMES.iter().enumerate() {
             let y = grid.bottom() - (pc as f32 + 0.5) * row_h;
             painter.text(
                 Pos2::new(rect.left() + 4.0, y),
                 Align2::LEFT_CENTER,
-                PITCH_CLASS_NAMES[pc],
+                *name,
                 FontId::monospace(11.0),
                 Color32::GRAY,
             );
@@ -253,7 +280,10 @@ impl ChromaApp {
             }
         }
         // Chord lane: one segment per run of equal chords, labelled when wide enough.
-        let lane = Rect::from_min_max(Pos2::new(grid.left(), grid.bottom() + 2.0), rect.right_bottom());
+        let lane = Rect::from_min_max(
+            Pos2::new(grid.left(), grid.bottom() + 2.0),
+            rect.right_bottom(),
+        );
         let mut start = 0;
         let frames: Vec<&ChromaFrame> = self.history.iter().collect();
         for i in 1..=frames.len() {
@@ -261,9 +291,15 @@ impl ChromaApp {
                 let chord = frames[start].chord as usize;
                 let x0 = grid.left() + (offset + start) as f32 * col_w;
                 let x1 = grid.left() + (offset + i) as f32 * col_w;
-                let seg = Rect::from_min_max(Pos2::new(x0, lane.top()), Pos2::new(x1, lane.bottom()));
+                let seg =
+                    Rect::from_min_max(Pos2::new(x0, lane.top()), Pos2::new(x1, lane.bottom()));
                 painter.rect_filled(seg, 2.0, chord_color(chord));
-                painter.rect_stroke(seg, 2.0, Stroke::new(1.0, Color32::from_gray(20)), StrokeKind::Inside);
+                painter.rect_stroke(
+                    seg,
+                    2.0,
+                    Stroke::new(1.0, Color32::from_gray(20)),
+                    StrokeKind::Inside,
+                );
                 if x1 - x0 > 30.0 {
                     painter.text(
                         seg.center(),
@@ -315,7 +351,3 @@ fn chord_color(chord: usize) -> Color32 {
         }
     }
 }
-
-
-
-

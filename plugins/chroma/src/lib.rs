@@ -60,7 +60,10 @@ impl Default for PrismChroma {
         let (frames_tx, frames_rx) = frame_ring();
         Self {
             params: Arc::new(ChromaParams::default()),
-            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(980.0, 640.0), 1.0),
+            editor_state: EguiEditorState::from_size(
+                nice_plug::editor::dpi::LogicalSize::new(980.0, 640.0),
+                1.0,
+            ),
             meters: Arc::new(Meters::default()),
             analyzer: ChromaAnalyzer::default(),
             frames_tx,
@@ -188,43 +191,50 @@ impl Plugin for PrismChroma {
         let sounding = &mut self.sounding;
         let num_sounding = &mut self.num_sounding;
         let midi_chord = &mut self.midi_chord;
-        self.analyzer.process(&channels[..num_channels], |frame, sample_idx| {
-            if frozen {
-                return;
-            }
-            meters.chord.store(frame.chord as u32, Ordering::Relaxed);
-            meters.chord_confidence.store(frame.chord_confidence, Ordering::Relaxed);
-            meters.key.store(frame.key as u32, Ordering::Relaxed);
-            meters.key_confidence.store(frame.key_confidence, Ordering::Relaxed);
-            meters.tuning_cents.store(frame.estimated_tuning_cents, Ordering::Relaxed);
-            if editor_open {
-                push_frame(frames_tx, frame);
-            }
-            if midi_on && frame.chord != *midi_chord {
-                *midi_chord = frame.chord;
-                let timing = sample_idx as u32;
-                for &key in &sounding[..*num_sounding] {
-                    let _ = context.try_send_event(NoteEvent::NoteOff {
-                        timing,
-                        voice_id: VoiceID::Wildcard,
-                        channel: Channel::Number(0),
-                        key: Key::Number(key),
-                        velocity: 0.0,
-                    });
+        self.analyzer
+            .process(&channels[..num_channels], |frame, sample_idx| {
+                if frozen {
+                    return;
                 }
-                *num_sounding = chord_midi_notes(frame.chord as usize, sounding);
-                let velocity = (0.4 + 0.6 * frame.chord_confidence).clamp(0.0, 1.0);
-                for &key in &sounding[..*num_sounding] {
-                    let _ = context.try_send_event(NoteEvent::NoteOn {
-                        timing,
-                        voice_id: VoiceID::Wildcard,
-                        channel: Channel::Number(0),
-                        key: Key::Number(key),
-                        velocity,
-                    });
+                meters.chord.store(frame.chord as u32, Ordering::Relaxed);
+                meters
+                    .chord_confidence
+                    .store(frame.chord_confidence, Ordering::Relaxed);
+                meters.key.store(frame.key as u32, Ordering::Relaxed);
+                meters
+                    .key_confidence
+                    .store(frame.key_confidence, Ordering::Relaxed);
+                meters
+                    .tuning_cents
+                    .store(frame.estimated_tuning_cents, Ordering::Relaxed);
+                if editor_open {
+                    push_frame(frames_tx, frame);
                 }
-            }
-        });
+                if midi_on && frame.chord != *midi_chord {
+                    *midi_chord = frame.chord;
+                    let timing = sample_idx as u32;
+                    for &key in &sounding[..*num_sounding] {
+                        let _ = context.try_send_event(NoteEvent::NoteOff {
+                            timing,
+                            voice_id: VoiceID::Wildcard,
+                            channel: Channel::Number(0),
+                            key: Key::Number(key),
+                            velocity: 0.0,
+                        });
+                    }
+                    *num_sounding = chord_midi_notes(frame.chord as usize, sounding);
+                    let velocity = (0.4 + 0.6 * frame.chord_confidence).clamp(0.0, 1.0);
+                    for &key in &sounding[..*num_sounding] {
+                        let _ = context.try_send_event(NoteEvent::NoteOn {
+                            timing,
+                            voice_id: VoiceID::Wildcard,
+                            channel: Channel::Number(0),
+                            key: Key::Number(key),
+                            velocity,
+                        });
+                    }
+                }
+            });
         ProcessStatus::Normal
     }
 

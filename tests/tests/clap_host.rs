@@ -1,0 +1,1218 @@
+//! CLAP host tests: every plugin in every `*.clap` of the bundle directory is loaded with
+//! `clack-host` and driven the way hosts and validators drive it (see
+//! `shared/CONFORMANCE.md`). Prism plugins are analysers, so the generic audio assertion is:
+//! audio passes through **bit-exactly**, with latency 0, in place and out of place.
+//!
+//! The `chroma_*` tests are specific to Prism Chroma (`com.prism-audio.chroma`).
+//!
+//! Bundles: `PRISM_BUNDLE_DIR` or `<workspace>/target/bundled` (see `prism_tests::bundles`);
+//! `PRISM_SKIP_HOST_TESTS=1` skips.
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use prism_tests::bundles::CHROMA_CLAP_ID;
+use prism_tests::clap::{
+    first_bit_difference, first_non_finite, ChunkedReader, ChunkedWriter, ClapBundle, ClapPlugin,
+    Descriptor, InEvent, OutEvent, Param, Placement, ProcessOptions,
+};
+use prism_tests::harness::{chroma_bundle, for_each_clap_plugin};
+use prism_tests::signal::{self, block_sizes, XorShift32};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const PLACEMENTS: [Placement; 2] = [Placement::OutOfPlace, Placement::InPlace];
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Distinct content per channel (so swapped or mixed channels are caught).
+fn test_signals(
+    sample_rate: f64,
+    len: usize,
+    channels: usize,
+) -> Vec<(&'static str, Vec<Vec<f32>>)> {
+    let sine = (0..channels)
+        .map(|c| signal::sine(440.0 * (1.0 + c as f64 * 0.5), sample_rate, len, 0.5))
+        .collect();
+    let noise = (0..channels)
+        .map(|c| signal::white_noise(0x5EED_0000 + c as u32, len, 0.9))
+        .collect();
+    let silence = vec![vec![0.0f32; len]; channels];
+    vec![("sine", sine), ("white noise", noise), ("silence", silence)]
+}
+
+/// Output must equal input bit for bit and be finite (for finite input).
+fn check_passthrough(what: &str, input: &[Vec<f32>], output: &[Vec<f32>]) -> Result<()> {
+    ensure!(
+        input.len() == output.len(),
+        "{what}: {} input channels but {} output channels",
+        input.len(),
+        output.len()
+    );
+    for (c, (i, o)) in input.iter().zip(output).enumerate() {
+        ensure!(
+            i.len() == o.len(),
+            "{what}: channel {c}: {} samples in, {} out",
+            i.len(),
+            o.len()
+        );
+        if let Some((n, x, y)) = first_bit_difference(i, o) {
+            bail!("{what}: channel {c} differs at sample {n}: input {x:e} ({:#010x}), output {y:e} ({:#010x})", x.to_bits(), y.to_bits());
+        }
+        if first_non_finite(i).is_none() {
+            if let Some((n, y)) = first_non_finite(o) {
+                bail!("{what}: channel {c}: non-finite output {y} at sample {n}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_latency_zero(p: &mut ClapPlugin, when: &str) -> Result<()> {
+    match p.latency() {
+        Some(0) => Ok(()),
+        Some(l) => bail!("{when}: clap.latency reports {l} samples, expected 0"),
+        None => bail!("{when}: plugin does not offer clap.latency"),
+    }
+}
+
+/// Validator-style block pattern: includes 1, odd and prime sizes, and the maximum.
+fn block_pattern(max: usize) -> Vec<usize> {
+    vec![1, 17, max, 64, 2027, 10, max, 256, 3, 1024, max / 2 + 1]
+}
+
+/// Process `signal` through `p` with `blocks`, then check passthrough.
+fn run_and_check(
+    p: &mut ClapPlugin,
+    what: &str,
+    signal: &[Vec<f32>],
+    blocks: &[usize],
+    placement: Placement,
+) -> Result<Vec<OutEvent>> {
+    let r = p
+        .process_signal(signal, blocks, placement)
+        .with_context(|| what.to_owned())?;
+    check_passthrough(&format!("{what} ({placement:?})"), signal, &r.audio)?;
+    Ok(r.events)
+}
+
+fn noise(channels: usize, len: usize, seed: u32) -> Vec<Vec<f32>> {
+    (0..channels)
+        .map(|c| signal::white_noise(seed.wrapping_add(c as u32 * 7919), len, 0.8))
+        .collect()
+}
+
+/// A non-default value in the parameter's range, for state tests.
+fn other_value(p: &Param) -> f64 {
+    if p.is_stepped {
+        if (p.default - p.min).abs() > f64::EPSILON {
+            p.min
+        } else {
+            p.max
+        }
+    } else {
+        let v = p.min + 0.3 * (p.max - p.min);
+        if (v - p.default).abs() < 1e-9 {
+            p.min + 0.7 * (p.max - p.min)
+        } else {
+            v
+        }
+    }
+}
+
+fn param_tolerance(p: &Param) -> f64 {
+    ((p.max - p.min).abs() * 1e-6).max(1e-9)
+}
+
+/// Tracks held notes from a stream of output events.
+#[derive(Default, Debug)]
+struct NoteTracker {
+    held: BTreeSet<u8>,
+    ons: Vec<(u32, u8, f64)>,
+    offs: Vec<(u32, Option<u8>)>,
+}
+
+impl NoteTracker {
+    fn feed(&mut self, events: &[OutEvent]) {
+        for e in events {
+            if let Some((key, vel)) = e.as_note_on() {
+                self.held.insert(key);
+                self.ons.push((e.time(), key, vel));
+            } else if let Some(key) = e.as_note_off() {
+                match key {
+                    Some(k) => {
+                        self.held.remove(&k);
+                    }
+                    None => self.held.clear(),
+                }
+                self.offs.push((e.time(), key));
+            }
+        }
+    }
+
+    fn held_pitch_classes(&self) -> BTreeSet<u8> {
+        self.held.iter().map(|k| k % 12).collect()
+    }
+}
+
+fn pcs(keys: impl IntoIterator<Item = u8>) -> BTreeSet<u8> {
+    keys.into_iter().map(|k| k % 12).collect()
+}
+
+fn chroma(bundle: &ClapBundle) -> Result<ClapPlugin> {
+    bundle.instantiate(CHROMA_CLAP_ID)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scan / factory / descriptor
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn descriptors_are_complete() {
+    for_each_clap_plugin("descriptors_are_complete", |bundle, d: &Descriptor| {
+        let (major, _, _) = bundle.clap_version();
+        ensure!(
+            major >= 1,
+            "entry declares CLAP version {:?}",
+            bundle.clap_version()
+        );
+        ensure!(!d.id.trim().is_empty(), "empty id");
+        ensure!(!d.name.trim().is_empty(), "empty name");
+        ensure!(
+            d.version.as_deref().is_some_and(|v| !v.trim().is_empty()),
+            "missing/empty version: {:?}",
+            d.version
+        );
+        ensure!(
+            d.vendor.as_deref().is_some_and(|v| !v.trim().is_empty()),
+            "missing/empty vendor: {:?}",
+            d.vendor
+        );
+        ensure!(
+            d.features
+                .iter()
+                .any(|f| f == "audio-effect" || f == "analyzer"),
+            "features {:?} include neither \"audio-effect\" nor \"analyzer\"",
+            d.features
+        );
+        let all = bundle.descriptors()?;
+        let same_id = all.iter().filter(|o| o.id == d.id).count();
+        ensure!(same_id == 1, "id {:?} listed {same_id} times", d.id);
+        let stem = bundle
+            .path()
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if stem == prism_tests::bundles::CHROMA_NAME && d.id == CHROMA_CLAP_ID {
+            ensure!(d.name == "Prism Chroma", "Chroma's name is {:?}", d.name);
+        }
+        Ok(())
+    });
+    // The Chroma bundle must be there and list Chroma.
+    let _ = chroma_bundle("descriptors_are_complete");
+}
+
+#[test]
+fn dlopen_now_and_clap_entry_exported() {
+    let Some(paths) = prism_tests::require_bundles(
+        prism_tests::BundleKind::Clap,
+        "dlopen_now_and_clap_entry_exported",
+    ) else {
+        return;
+    };
+    for path in paths {
+        prism_tests::dl::check_dlopen_now(&path, &["clap_entry"]).unwrap();
+    }
+}
+
+#[test]
+fn unknown_plugin_id_is_rejected() {
+    for_each_clap_plugin("unknown_plugin_id_is_rejected", |bundle, d| {
+        for bogus in [
+            "com.prism-audio.does-not-exist",
+            "",
+            &format!("{}x", d.id),
+            &d.id[..d.id.len().saturating_sub(1)],
+        ] {
+            if bogus == d.id || bundle.descriptors()?.iter().any(|o| o.id == bogus) {
+                continue;
+            }
+            if bundle.instantiate(bogus).is_ok() {
+                bail!("create_plugin({bogus:?}) returned an instance instead of NULL");
+            }
+        }
+        // Out-of-range factory index gives no descriptor.
+        let factory = bundle
+            .entry()
+            .get_plugin_factory()
+            .ok_or_else(|| anyhow!("no plugin factory"))?;
+        ensure!(
+            factory.plugin_descriptor(factory.plugin_count()).is_none(),
+            "descriptor at index == count is not NULL"
+        );
+        ensure!(
+            factory.plugin_descriptor(u32::MAX).is_none(),
+            "descriptor at index u32::MAX is not NULL"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn create_and_init_are_fast() {
+    // clap-validator's scan-time budget: entry + factory + create + init under 100 ms.
+    let budget = Duration::from_millis(
+        std::env::var("PRISM_SCAN_BUDGET_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100),
+    );
+    for_each_clap_plugin("create_and_init_are_fast", |bundle, d| {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let p = bundle.instantiate(&d.id)?;
+            best = best.min(t.elapsed());
+            drop(p);
+        }
+        ensure!(
+            best <= budget,
+            "create+init took {best:?} (best of 3), budget {budget:?} (PRISM_SCAN_BUDGET_MS)"
+        );
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports, latency, params
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ports_and_latency() {
+    for_each_clap_plugin("ports_and_latency", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let ins = p.audio_ports(true);
+        let outs = p.audio_ports(false);
+        ensure!(
+            !outs.is_empty(),
+            "no audio output port (hosts refuse such plugins, nih-plug #50)"
+        );
+        ensure!(
+            !ins.is_empty(),
+            "no audio input port (an analyser needs one)"
+        );
+        for (kind, ports) in [("input", &ins), ("output", &outs)] {
+            let ids: BTreeSet<u32> = ports.iter().map(|p| p.id).collect();
+            ensure!(
+                ids.len() == ports.len(),
+                "duplicate {kind} port ids: {ports:?}"
+            );
+            ensure!(
+                ports.iter().filter(|p| p.is_main).count() <= 1,
+                "several main {kind} ports: {ports:?}"
+            );
+            ensure!(
+                ports.iter().all(|p| p.channel_count > 0),
+                "{kind} port with 0 channels: {ports:?}"
+            );
+        }
+        ensure!(
+            p.main_input_channels() == p.main_output_channels(),
+            "main input has {} channels, main output {}",
+            p.main_input_channels(),
+            p.main_output_channels()
+        );
+        check_latency_zero(&mut p, "inactive")?;
+        p.activate(48_000.0, 1, 512)?;
+        check_latency_zero(&mut p, "active at 48 kHz")?;
+        let n = p.main_input_channels();
+        run_and_check(
+            &mut p,
+            "noise",
+            &noise(n, 4096, 1),
+            &[512; 8],
+            Placement::OutOfPlace,
+        )?;
+        check_latency_zero(&mut p, "after processing")?;
+        let changed = p.with_main_thread(|m| m.latency_changed.get());
+        ensure!(changed == 0, "plugin announced {changed} latency change(s)");
+        Ok(())
+    });
+}
+
+#[test]
+fn params_are_consistent() {
+    for_each_clap_plugin("params_are_consistent", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let params = p.params();
+        let ids: BTreeSet<u32> = params.iter().map(|x| x.id).collect();
+        ensure!(ids.len() == params.len(), "duplicate parameter ids");
+        for par in &params {
+            let name = &par.name;
+            ensure!(
+                !name.trim().is_empty(),
+                "parameter {} has an empty name",
+                par.id
+            );
+            ensure!(
+                par.min.is_finite() && par.max.is_finite() && par.default.is_finite(),
+                "{name}: non-finite range {par:?}"
+            );
+            ensure!(
+                par.min <= par.default && par.default <= par.max && par.min < par.max,
+                "{name}: default outside range {par:?}"
+            );
+            let value = p
+                .param_value(par.id)
+                .ok_or_else(|| anyhow!("{name}: get_value failed"))?;
+            ensure!(
+                (value - par.default).abs() <= param_tolerance(par),
+                "{name}: initial value {value} != declared default {}",
+                par.default
+            );
+            // value -> text -> value -> text is stable.
+            let mid = if par.is_stepped {
+                ((par.min + par.max) / 2.0).round()
+            } else {
+                (par.min + par.max) / 2.0
+            };
+            for v in [par.min, par.default, mid, par.max] {
+                let text = p
+                    .param_value_to_text(par.id, v)
+                    .ok_or_else(|| anyhow!("{name}: value_to_text({v}) failed"))?;
+                ensure!(
+                    !text.trim().is_empty(),
+                    "{name}: value_to_text({v}) is empty"
+                );
+                let back = p
+                    .param_text_to_value(par.id, &text)
+                    .ok_or_else(|| anyhow!("{name}: text_to_value({text:?}) failed"))?;
+                ensure!(
+                    back >= par.min - param_tolerance(par)
+                        && back <= par.max + param_tolerance(par),
+                    "{name}: text_to_value({text:?}) = {back} outside range"
+                );
+                let text2 = p
+                    .param_value_to_text(par.id, back)
+                    .ok_or_else(|| anyhow!("{name}: value_to_text({back}) failed"))?;
+                ensure!(
+                    text == text2,
+                    "{name}: text round trip not stable: {v} -> {text:?} -> {back} -> {text2:?}"
+                );
+            }
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processing
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn passthrough_is_bit_exact_at_common_rates_and_block_sizes() {
+    for_each_clap_plugin("passthrough_is_bit_exact", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        for sample_rate in [44_100.0, 48_000.0, 96_000.0] {
+            for max in [64usize, 512, 4096] {
+                let ctx = format!("{sample_rate} Hz, max block {max}");
+                p.activate(sample_rate, 1, max as u32)
+                    .with_context(|| ctx.clone())?;
+                check_latency_zero(&mut p, &ctx)?;
+                let channels = p.main_input_channels();
+                let len = (sample_rate as usize) / 4;
+                let blocks = block_sizes(len, &block_pattern(max), max);
+                for (name, sig) in test_signals(sample_rate, len, channels) {
+                    for placement in PLACEMENTS {
+                        run_and_check(&mut p, &format!("{ctx}, {name}"), &sig, &blocks, placement)?;
+                    }
+                }
+                p.deactivate();
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn passthrough_at_validator_rates() {
+    // clap-validator / pluginval sample rates, including odd ones.
+    let rates = [
+        8_000.0,
+        11_025.0,
+        22_050.0,
+        88_200.0,
+        192_000.0,
+        384_000.0,
+        1_234.567_8,
+        45_678.901,
+    ];
+    for_each_clap_plugin("passthrough_at_validator_rates", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        for sr in rates {
+            p.activate(sr, 1, 1024)
+                .with_context(|| format!("activate at {sr} Hz"))?;
+            let ch = p.main_input_channels();
+            let len = (sr as usize / 8).clamp(2048, 24_000);
+            let blocks = block_sizes(len, &block_pattern(1024), 1024);
+            for placement in PLACEMENTS {
+                run_and_check(
+                    &mut p,
+                    &format!("{sr} Hz noise"),
+                    &noise(ch, len, 3),
+                    &blocks,
+                    placement,
+                )?;
+            }
+            p.deactivate();
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn passthrough_with_validator_block_sizes() {
+    // Max block sizes from the validators, random sizes per call, and zero-length calls.
+    for_each_clap_plugin("passthrough_with_validator_block_sizes", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let mut rng = XorShift32::new(0xB10C);
+        for max in [1usize, 10, 17, 1536, 2027, 16_384] {
+            p.activate(48_000.0, 1, max as u32)
+                .with_context(|| format!("activate with max block {max}"))?;
+            let ch = p.main_input_channels();
+            let len = (max * 6).clamp(4000, 40_000);
+            let mut blocks = Vec::new();
+            let mut left = len;
+            while left > 0 {
+                let n = rng.range(1, max).min(left);
+                blocks.push(n);
+                left -= n;
+            }
+            for placement in PLACEMENTS {
+                run_and_check(
+                    &mut p,
+                    &format!("max {max}, random blocks"),
+                    &noise(ch, len, max as u32),
+                    &blocks,
+                    placement,
+                )?;
+                // Zero-length call (VST3 parameter flush style).
+                let r = p
+                    .process(
+                        &vec![Vec::new(); ch],
+                        &ProcessOptions {
+                            placement,
+                            events: Vec::new(),
+                        },
+                    )
+                    .with_context(|| format!("max {max}: zero-length process"))?;
+                ensure!(
+                    r.audio.iter().all(Vec::is_empty),
+                    "zero-length call produced audio"
+                );
+            }
+            p.deactivate();
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn audio_port_configs_pass_through() {
+    for_each_clap_plugin("audio_port_configs_pass_through", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let configs = p.audio_port_configs();
+        if d.id == CHROMA_CLAP_ID {
+            ensure!(
+                configs
+                    .iter()
+                    .any(|c| c.main_input_channels == 2 && c.main_output_channels == 2),
+                "Chroma has no stereo configuration: {configs:?}"
+            );
+            ensure!(
+                configs
+                    .iter()
+                    .any(|c| c.main_input_channels == 1 && c.main_output_channels == 1),
+                "Chroma has no mono configuration: {configs:?}"
+            );
+        }
+        for c in &configs {
+            p.select_audio_port_config(c.id)
+                .with_context(|| format!("selecting {c:?}"))?;
+            let ins = p.main_input_channels();
+            ensure!(
+                ins == c.main_input_channels as usize,
+                "config {:?}: audio-ports reports {ins} main input channels after select",
+                c.name
+            );
+            p.activate(44_100.0, 1, 512)?;
+            let blocks = block_sizes(8192, &block_pattern(512), 512);
+            for placement in PLACEMENTS {
+                run_and_check(
+                    &mut p,
+                    &format!("config {:?}", c.name),
+                    &noise(ins, 8192, c.id),
+                    &blocks,
+                    placement,
+                )?;
+            }
+            p.deactivate();
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn parameter_automation_does_not_touch_audio() {
+    // Sample-accurate changes every 1/10/100/1000 samples; audio must still pass unchanged.
+    for_each_clap_plugin("parameter_automation_does_not_touch_audio", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let params: Vec<Param> = p.params().into_iter().filter(|x| !x.is_readonly).collect();
+        p.activate(48_000.0, 1, 1024)?;
+        let ch = p.main_input_channels();
+        let mut rng = XorShift32::new(77);
+        for every in [1u32, 10, 100, 1000] {
+            let len = 24_000;
+            let sig = noise(ch, len, every);
+            let mut out: Vec<Vec<f32>> = vec![Vec::new(); ch];
+            let mut pos = 0;
+            while pos < len {
+                let n = 1024.min(len - pos);
+                let mut events = Vec::new();
+                if !params.is_empty() {
+                    let mut t = (every - (pos as u32 % every)) % every;
+                    while (t as usize) < n {
+                        let par = &params[rng.range(0, params.len() - 1)];
+                        let u = f64::from(rng.next_u32()) / f64::from(u32::MAX);
+                        let mut v = par.min + u * (par.max - par.min);
+                        if par.is_stepped {
+                            v = v.round().clamp(par.min, par.max);
+                        }
+                        events.push(InEvent::ParamValue {
+                            time: t,
+                            id: par.id,
+                            value: v,
+                        });
+                        t += every;
+                    }
+                }
+                let block: Vec<Vec<f32>> = sig.iter().map(|c| c[pos..pos + n].to_vec()).collect();
+                let r = p.process(
+                    &block,
+                    &ProcessOptions {
+                        placement: Placement::OutOfPlace,
+                        events,
+                    },
+                )?;
+                for (o, a) in out.iter_mut().zip(r.audio) {
+                    o.extend(a);
+                }
+                pos += n;
+            }
+            check_passthrough(&format!("param change every {every} samples"), &sig, &out)?;
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn non_finite_input_passes_through_and_recovers() {
+    // NaN / Inf / ±f32::MAX in one sample, one block, one channel; then clean audio must come
+    // out bit-exact and finite immediately (no stuck state).
+    for_each_clap_plugin(
+        "non_finite_input_passes_through_and_recovers",
+        |bundle, d| {
+            let mut p = bundle.instantiate(&d.id)?;
+            p.activate(48_000.0, 1, 512)?;
+            let ch = p.main_input_channels();
+            let bad_values = [
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::MAX,
+                -f32::MAX,
+                f32::MIN_POSITIVE / 8.0,
+            ];
+            for (i, &bad) in bad_values.iter().enumerate() {
+                for shape in ["one sample", "whole block", "one channel"] {
+                    let mut block = noise(ch, 512, i as u32 + 11);
+                    match shape {
+                        "one sample" => block[0][100] = bad,
+                        "whole block" => block.iter_mut().for_each(|c| c.fill(bad)),
+                        _ => block[ch - 1].fill(bad),
+                    }
+                    let r = p
+                        .process(&block, &ProcessOptions::default())
+                        .with_context(|| format!("{bad} in {shape}"))?;
+                    // A pure pass-through copies even non-finite samples unchanged.
+                    check_passthrough(&format!("{bad:e} in {shape}"), &block, &r.audio)?;
+                    let clean = noise(ch, 2048, 99);
+                    run_and_check(
+                        &mut p,
+                        &format!("clean audio after {bad:e} in {shape}"),
+                        &clean,
+                        &[512; 4],
+                        Placement::OutOfPlace,
+                    )?;
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn lifecycle_reactivate_reset_and_restart() {
+    for_each_clap_plugin("lifecycle_reactivate_reset_and_restart", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let configs = [
+            (44_100.0, 512u32),
+            (96_000.0, 64),
+            (48_000.0, 4096),
+            (22_050.0, 17),
+            (44_100.0, 512),
+        ];
+        for (round, &(sr, max)) in configs.iter().enumerate() {
+            let ctx = format!("round {round}: {sr} Hz, max {max}");
+            p.activate(sr, 1, max).with_context(|| ctx.clone())?;
+            check_latency_zero(&mut p, &ctx)?;
+            let ch = p.main_input_channels();
+            let blocks = block_sizes(8192, &block_pattern(max as usize), max as usize);
+            run_and_check(
+                &mut p,
+                &ctx,
+                &noise(ch, 8192, round as u32),
+                &blocks,
+                Placement::OutOfPlace,
+            )?;
+            p.reset()?;
+            run_and_check(
+                &mut p,
+                &format!("{ctx}, after reset"),
+                &noise(ch, 4096, 5),
+                &block_sizes(4096, &[max as usize], max as usize),
+                Placement::InPlace,
+            )?;
+            p.stop_processing()?;
+            p.start_processing()?;
+            run_and_check(
+                &mut p,
+                &format!("{ctx}, after stop/start"),
+                &noise(ch, 4096, 6),
+                &block_sizes(4096, &[max as usize], max as usize),
+                Placement::OutOfPlace,
+            )?;
+            // reset() around every block (nih-plug #246).
+            let sig = noise(ch, 4096, 7);
+            let mut pos = 0;
+            for n in block_sizes(4096, &[max as usize], max as usize) {
+                p.reset()?;
+                let block: Vec<Vec<f32>> = sig.iter().map(|c| c[pos..pos + n].to_vec()).collect();
+                let r = p.process(&block, &ProcessOptions::default())?;
+                check_passthrough(
+                    &format!("{ctx}, reset before block at {pos}"),
+                    &block,
+                    &r.audio,
+                )?;
+                pos += n;
+            }
+            p.deactivate();
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn create_destroy_cycles() {
+    for_each_clap_plugin("create_destroy_cycles", |bundle, d| {
+        for i in 0..10u32 {
+            let mut p = bundle.instantiate(&d.id)?;
+            if i % 2 == 0 {
+                p.activate(48_000.0, 1, 256)?;
+                let ch = p.main_input_channels();
+                run_and_check(
+                    &mut p,
+                    &format!("cycle {i}"),
+                    &noise(ch, 1024, i),
+                    &[256; 4],
+                    Placement::OutOfPlace,
+                )?;
+            }
+            // Odd cycles are destroyed without ever being activated; even ones while active
+            // (the host wrapper deactivates first).
+            drop(p);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn two_instances_at_once() {
+    for_each_clap_plugin("two_instances_at_once", |bundle, d| {
+        // Same thread, interleaved, different configurations.
+        let mut a = bundle.instantiate(&d.id)?;
+        let mut b = bundle.instantiate(&d.id)?;
+        a.activate(48_000.0, 1, 512)?;
+        b.activate(44_100.0, 1, 256)?;
+        let ca = a.main_input_channels();
+        let cb = b.main_input_channels();
+        let sa = noise(ca, 512, 1);
+        let sb = noise(cb, 256, 2);
+        for i in 0..50 {
+            let ra = a.process(&sa, &ProcessOptions::default())?;
+            check_passthrough(&format!("instance A block {i}"), &sa, &ra.audio)?;
+            let rb = b.process(
+                &sb,
+                &ProcessOptions {
+                    placement: Placement::InPlace,
+                    events: vec![],
+                },
+            )?;
+            check_passthrough(&format!("instance B block {i}"), &sb, &rb.audio)?;
+        }
+        drop(a);
+        let rb = b.process(&sb, &ProcessOptions::default())?;
+        check_passthrough("instance B after A was destroyed", &sb, &rb.audio)?;
+        drop(b);
+
+        // Two threads, each with its own host and instance, processing concurrently.
+        let path = bundle.path().to_path_buf();
+        let id = d.id.clone();
+        let results: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2u32)
+                .map(|t| {
+                    let path = path.clone();
+                    let id = id.clone();
+                    s.spawn(move || -> Result<()> {
+                        let bundle = ClapBundle::load(&path)?;
+                        let mut p = bundle.instantiate(&id)?;
+                        p.activate(if t == 0 { 48_000.0 } else { 96_000.0 }, 1, 1024)?;
+                        let ch = p.main_input_channels();
+                        let sig = noise(ch, 48_000, 100 + t);
+                        let blocks = block_sizes(48_000, &block_pattern(1024), 1024);
+                        run_and_check(
+                            &mut p,
+                            &format!("thread {t}"),
+                            &sig,
+                            &blocks,
+                            Placement::OutOfPlace,
+                        )?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow!("thread panicked"))))
+                .collect()
+        });
+        for r in results {
+            r?;
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn state_roundtrip_is_byte_identical() {
+    for_each_clap_plugin("state_roundtrip_is_byte_identical", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let s1 = p.save_state()?;
+        ensure!(!s1.is_empty(), "saved state is empty");
+        p.load_state(&s1).context("loading own default state")?;
+        let s2 = p.save_state()?;
+        ensure!(
+            s1 == s2,
+            "save→load→save differs ({} vs {} bytes)",
+            s1.len(),
+            s2.len()
+        );
+
+        // Non-default values survive a round trip into a fresh instance.
+        let params: Vec<Param> = p.params().into_iter().filter(|x| !x.is_readonly).collect();
+        let changes: Vec<(u32, f64)> = params.iter().map(|x| (x.id, other_value(x))).collect();
+        p.flush_params(&changes)?;
+        let expected: Vec<(String, f64)> = params
+            .iter()
+            .map(|x| {
+                Ok((
+                    x.name.clone(),
+                    p.param_value(x.id).ok_or_else(|| anyhow!("get_value"))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let s3 = p.save_state()?;
+        ensure!(
+            s3 != s1 || params.is_empty(),
+            "state did not change after changing every parameter"
+        );
+
+        let mut q = bundle.instantiate(&d.id)?;
+        q.load_state(&s3)
+            .context("loading state into a fresh instance")?;
+        for (par, (name, want)) in params.iter().zip(&expected) {
+            let got = q
+                .param_value(par.id)
+                .ok_or_else(|| anyhow!("{name}: get_value"))?;
+            ensure!(
+                (got - want).abs() <= param_tolerance(par),
+                "{name}: {got} after load, saved {want}"
+            );
+        }
+        let s4 = q.save_state()?;
+        ensure!(s3 == s4, "state differs after load into a fresh instance");
+
+        // Short reads and writes (prime-sized chunks).
+        for chunk in [1usize, 7, 13, 1021] {
+            let mut r = bundle.instantiate(&d.id)?;
+            r.load_state_from(&mut ChunkedReader::new(&s3, chunk))
+                .with_context(|| format!("loading with {chunk}-byte reads"))?;
+            let mut w = ChunkedWriter::new(chunk);
+            r.save_state_into(&mut w)
+                .with_context(|| format!("saving with {chunk}-byte writes"))?;
+            ensure!(w.data == s3, "state via {chunk}-byte chunks differs");
+        }
+
+        // Load while active; processing continues unchanged.
+        let mut a = bundle.instantiate(&d.id)?;
+        a.activate(48_000.0, 1, 512)?;
+        let ch = a.main_input_channels();
+        run_and_check(
+            &mut a,
+            "before load",
+            &noise(ch, 2048, 1),
+            &[512; 4],
+            Placement::OutOfPlace,
+        )?;
+        a.load_state(&s3).context("loading while active")?;
+        run_and_check(
+            &mut a,
+            "after load while active",
+            &noise(ch, 2048, 2),
+            &[512; 4],
+            Placement::OutOfPlace,
+        )?;
+        ensure!(a.save_state()? == s3, "state saved while active differs");
+        Ok(())
+    });
+}
+
+#[test]
+fn garbage_state_is_rejected_cleanly() {
+    for_each_clap_plugin("garbage_state_is_rejected_cleanly", |bundle, d| {
+        let mut p = bundle.instantiate(&d.id)?;
+        let baseline = p.save_state()?;
+        let mut rng = XorShift32::new(0xBAD5_7A7E);
+        let random_1mb: Vec<u8> = (0..1 << 20).map(|_| rng.next_u32() as u8).collect();
+        let mut half = baseline.clone();
+        half.truncate(baseline.len() / 2);
+        let mut minus_one = baseline.clone();
+        minus_one.pop();
+
+        // Blobs that cannot be a valid state: loading must fail and change nothing.
+        let must_fail: Vec<(&str, Vec<u8>)> = vec![
+            ("empty blob", Vec::new()),
+            ("16 zero bytes", vec![0u8; 16]),
+            ("1 MiB of random bytes", random_1mb),
+            ("plain text", b"this is not a plugin state".to_vec()),
+            ("truncated to half", half),
+            ("last byte missing", minus_one),
+        ];
+        for (name, blob) in &must_fail {
+            if p.load_state(blob).is_ok() {
+                bail!("load_state accepted {name} ({} bytes)", blob.len());
+            }
+            let after = p
+                .save_state()
+                .with_context(|| format!("save after rejecting {name}"))?;
+            ensure!(
+                after == baseline,
+                "rejected load of {name} still changed the state"
+            );
+        }
+
+        // Blobs that may or may not be accepted, but must not crash or break the plugin.
+        let mut maybe: Vec<(String, Vec<u8>)> = Vec::new();
+        for i in 0..16 {
+            let mut b = baseline.clone();
+            let pos = rng.range(0, b.len() - 1);
+            b[pos] ^= 1 << (i % 8);
+            maybe.push((format!("bit flip at byte {pos}"), b));
+        }
+        let mut with_suffix = baseline.clone();
+        with_suffix.extend_from_slice(b"\0garbage");
+        maybe.push(("valid state + trailing garbage".into(), with_suffix));
+        maybe.push((
+            "JSON with wrong types".into(),
+            br#"{"version":"0.1.0","params":{"ref_hz":"banana","freeze":[1,2]},"fields":{"x":5}}"#
+                .to_vec(),
+        ));
+        maybe.push((
+            "state from a future version".into(),
+            br#"{"version":"99.0.0","params":{},"fields":{}}"#.to_vec(),
+        ));
+        maybe.push(("JSON null".into(), b"null".to_vec()));
+        for (name, blob) in &maybe {
+            let res = p.load_state(blob);
+            eprintln!(
+                "  {}: {name}: {}",
+                d.id,
+                if res.is_ok() { "accepted" } else { "rejected" }
+            );
+            p.save_state()
+                .with_context(|| format!("save after loading {name}"))?;
+            p.load_state(&baseline)
+                .with_context(|| format!("reloading baseline after {name}"))?;
+        }
+        ensure!(p.save_state()? == baseline, "baseline not restored");
+
+        // Still processes correctly.
+        p.activate(48_000.0, 1, 512)?;
+        let ch = p.main_input_channels();
+        run_and_check(
+            &mut p,
+            "after garbage loads",
+            &noise(ch, 4096, 4),
+            &[512; 8],
+            Placement::OutOfPlace,
+        )?;
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prism Chroma specifics
+// ---------------------------------------------------------------------------------------------
+
+const CHROMA_PARAMS: [&str; 8] = [
+    "Reference Pitch",
+    "Auto Tuning",
+    "Smoothing",
+    "Compression",
+    "Chord Vocabulary",
+    "Drum Suppression",
+    "Freeze",
+    "MIDI Chords",
+];
+
+fn chroma_param(p: &mut ClapPlugin, name: &str) -> Result<Param> {
+    p.param_by_name(name).ok_or_else(|| {
+        let names: Vec<String> = p.params().into_iter().map(|x| x.name).collect();
+        anyhow!("no parameter named {name:?}; parameters: {names:?}")
+    })
+}
+
+#[test]
+fn chroma_ports_and_params() {
+    let Some(bundle) = chroma_bundle("chroma_ports_and_params") else {
+        return;
+    };
+    let mut p = chroma(&bundle).unwrap();
+
+    let ins = p.audio_ports(true);
+    let outs = p.audio_ports(false);
+    assert_eq!(
+        p.main_input_channels(),
+        2,
+        "default layout should be stereo in: {ins:?}"
+    );
+    assert_eq!(
+        p.main_output_channels(),
+        2,
+        "default layout should be stereo out: {outs:?}"
+    );
+    let note_outs = p.note_ports(false);
+    assert!(!note_outs.is_empty(), "Chroma has no note output port");
+    assert!(
+        note_outs[0].supports_clap || note_outs[0].supports_midi,
+        "note output port supports no dialect: {note_outs:?}"
+    );
+    assert_eq!(p.latency(), Some(0), "latency");
+
+    for name in CHROMA_PARAMS {
+        chroma_param(&mut p, name).unwrap();
+    }
+    for name in ["Auto Tuning", "Drum Suppression", "Freeze", "MIDI Chords"] {
+        let par = chroma_param(&mut p, name).unwrap();
+        assert!(
+            par.is_stepped,
+            "{name} should be a stepped (bool) parameter: {par:?}"
+        );
+    }
+    let vocab = chroma_param(&mut p, "Chord Vocabulary").unwrap();
+    assert!(
+        vocab.is_stepped,
+        "Chord Vocabulary should be stepped (enum): {vocab:?}"
+    );
+    for name in ["Auto Tuning", "MIDI Chords"] {
+        let par = chroma_param(&mut p, name).unwrap();
+        assert!(
+            (par.default - par.max).abs() < 1e-9,
+            "{name} should default to on: {par:?}"
+        );
+    }
+    let freeze = chroma_param(&mut p, "Freeze").unwrap();
+    assert!(
+        (freeze.default - freeze.min).abs() < 1e-9,
+        "Freeze should default to off: {freeze:?}"
+    );
+
+    // Reference pitch: default shows as 440 Hz, typing 442 gives 442 Hz.
+    let refp = chroma_param(&mut p, "Reference Pitch").unwrap();
+    let text = p.param_value_to_text(refp.id, refp.default).unwrap();
+    assert!(
+        text.contains("440") && text.contains("Hz"),
+        "default Reference Pitch shows as {text:?}"
+    );
+    let v442 = ["442 Hz", "442", "442.0 Hz"]
+        .iter()
+        .find_map(|t| p.param_text_to_value(refp.id, t))
+        .expect("text_to_value(\"442 Hz\") failed");
+    let shown = p.param_value_to_text(refp.id, v442).unwrap();
+    assert!(shown.contains("442"), "442 Hz round-trips to {shown:?}");
+    p.flush_params(&[(refp.id, v442)]).unwrap();
+    let now = p.param_value(refp.id).unwrap();
+    assert!(
+        (now - v442).abs() < 1e-6,
+        "after flush Reference Pitch is {now}, wanted {v442}"
+    );
+    for (lo, hi) in [("415", "415"), ("466", "466")] {
+        let v = p.param_text_to_value(refp.id, &format!("{lo} Hz")).unwrap();
+        let t = p.param_value_to_text(refp.id, v).unwrap();
+        assert!(t.contains(hi), "{lo} Hz shows as {t:?}");
+    }
+}
+
+/// Feeds `notes` (MIDI numbers) as a harmonic chord for `seconds` (at 48 kHz, 512-sample
+/// blocks), checks passthrough, and feeds the output note events into `tracker` (event times
+/// relative to the start of this chord).
+fn feed_chord(
+    p: &mut ClapPlugin,
+    notes: &[u8],
+    seconds: f64,
+    tracker: &mut NoteTracker,
+) -> Result<()> {
+    let sr = 48_000.0;
+    let len = (sr * seconds) as usize;
+    let ch = p.main_input_channels();
+    let mono = signal::chord(notes, 440.0, sr, len, 0.6);
+    let sig = vec![mono; ch];
+    let r = p.process_signal(&sig, &block_sizes(len, &[512], 512), Placement::OutOfPlace)?;
+    check_passthrough("chord", &sig, &r.audio)?;
+    tracker.ons.clear();
+    tracker.offs.clear();
+    tracker.feed(&r.events);
+    Ok(())
+}
+
+fn note_diag(t: &NoteTracker) -> String {
+    format!(
+        "note-ons (sample, key, velocity): {:?}\nnote-offs (sample, key): {:?}\nheld: {:?}",
+        t.ons, t.offs, t.held
+    )
+}
+
+#[test]
+fn chroma_sends_chord_notes_for_c_major() {
+    let Some(bundle) = chroma_bundle("chroma_sends_chord_notes_for_c_major") else {
+        return;
+    };
+    let mut p = chroma(&bundle).unwrap();
+    let midi = chroma_param(&mut p, "MIDI Chords").unwrap();
+    assert!(
+        (p.param_value(midi.id).unwrap() - midi.max).abs() < 1e-9,
+        "MIDI Chords is expected to be on by default"
+    );
+    p.activate(48_000.0, 1, 512).unwrap();
+    let mut t = NoteTracker::default();
+    let c_major = [60u8, 64, 67];
+    feed_chord(&mut p, &c_major, 3.0, &mut t).unwrap();
+    let diag = note_diag(&t);
+    assert!(
+        !t.ons.is_empty(),
+        "no note-on on the note output port during 3 s of a C major triad\n{diag}"
+    );
+    for &(_, key, vel) in &t.ons {
+        assert!(
+            key < 128 && vel > 0.0 && vel <= 1.0,
+            "bad note-on key {key} velocity {vel}\n{diag}"
+        );
+    }
+    let want = pcs(c_major);
+    assert_eq!(
+        t.held_pitch_classes(),
+        want,
+        "pitch classes sounding after 3 s of C-E-G\n{diag}"
+    );
+    eprintln!("C major phase:\n{diag}");
+    let last_second = 2 * 48_000;
+    let late = pcs(t
+        .ons
+        .iter()
+        .filter(|(time, _, _)| *time >= last_second)
+        .map(|x| x.1));
+    assert!(
+        late.is_subset(&want),
+        "wrong notes in the last second: {late:?}\n{diag}"
+    );
+
+    // The chord changes to A minor (A C E): the held notes must follow (no stuck notes).
+    feed_chord(&mut p, &[57, 60, 64], 3.0, &mut t).unwrap();
+    eprintln!("A minor phase:\n{}", note_diag(&t));
+    assert_eq!(
+        t.held_pitch_classes(),
+        pcs([57, 60, 64]),
+        "pitch classes sounding after 3 s of C major then 3 s of A minor\n{}",
+        note_diag(&t)
+    );
+}
+
+#[test]
+fn chroma_midi_chords_off_sends_no_notes() {
+    let Some(bundle) = chroma_bundle("chroma_midi_chords_off_sends_no_notes") else {
+        return;
+    };
+    let mut p = chroma(&bundle).unwrap();
+    let midi = chroma_param(&mut p, "MIDI Chords").unwrap();
+    p.flush_params(&[(midi.id, midi.min)]).unwrap();
+    p.activate(48_000.0, 1, 512).unwrap();
+    let mut t = NoteTracker::default();
+    feed_chord(&mut p, &[60, 64, 67], 3.0, &mut t).unwrap();
+    assert!(
+        t.ons.is_empty(),
+        "MIDI Chords off, yet note-ons were sent: {:?}",
+        t.ons
+    );
+}
+
+#[test]
+fn chroma_recovers_from_non_finite_input() {
+    // After NaN/Inf garbage the analyser must still detect chords (no NaN stuck in its state).
+    let Some(bundle) = chroma_bundle("chroma_recovers_from_non_finite_input") else {
+        return;
+    };
+    let mut p = chroma(&bundle).unwrap();
+    p.activate(48_000.0, 1, 512).unwrap();
+    let ch = p.main_input_channels();
+    for bad in [f32::NAN, f32::INFINITY, f32::MAX] {
+        let block = vec![vec![bad; 512]; ch];
+        let r = p.process(&block, &ProcessOptions::default()).unwrap();
+        check_passthrough(&format!("{bad} block"), &block, &r.audio).unwrap();
+    }
+    let mut t = NoteTracker::default();
+    feed_chord(&mut p, &[60, 64, 67], 3.0, &mut t).unwrap();
+    assert_eq!(
+        t.held_pitch_classes(),
+        pcs([60, 64, 67]),
+        "after non-finite input, C major is no longer detected\n{}",
+        note_diag(&t)
+    );
+}
