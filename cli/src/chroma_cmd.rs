@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use prism_shared::chord::chord_label;
+use prism_shared::chord::{chord_label, ChordModelParams};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::key::key_label;
 use prism_shared::{ChordVocabulary, ChromaAnalyzer, ChromaSettings, Processor};
@@ -50,8 +50,8 @@ pub struct SettingsArgs {
     /// Chroma smoothing time constant in ms (0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub smoothing_ms: f32,
-    /// Log-compression factor γ.
-    #[arg(long, default_value_t = 1000.0)]
+    /// Log-compression factor γ of ln(1 + γ·E/E_max).
+    #[arg(long, default_value_t = 30.0)]
     pub compression: f32,
     /// Chord vocabulary.
     #[arg(long, value_enum, default_value_t = Vocabulary::Majmin)]
@@ -59,6 +59,18 @@ pub struct SettingsArgs {
     /// Disable HPSS drum suppression.
     #[arg(long)]
     pub no_drum_suppression: bool,
+    /// Chord HMM observation sharpness (evaluation and tuning only).
+    #[arg(long, hide = true)]
+    pub chord_kappa: Option<f32>,
+    /// Chord HMM self-transition probability (evaluation and tuning only).
+    #[arg(long, hide = true)]
+    pub chord_stay: Option<f32>,
+    /// Template fit given to N (evaluation and tuning only).
+    #[arg(long, hide = true)]
+    pub no_chord_fit: Option<f32>,
+    /// Flatness margin of N (evaluation and tuning only).
+    #[arg(long, hide = true)]
+    pub flatness_margin: Option<f32>,
 }
 
 /// Chord vocabularies on the command line.
@@ -73,6 +85,20 @@ pub enum Vocabulary {
 }
 
 impl SettingsArgs {
+    /// The chord model, with any hidden overrides applied.
+    pub fn chord_model(&self) -> ChordModelParams {
+        let defaults = ChordModelParams::default();
+        ChordModelParams {
+            kappa: self.chord_kappa.unwrap_or(defaults.kappa),
+            self_transition: self
+                .chord_stay
+                .unwrap_or(defaults.self_transition)
+                .clamp(0.0, 0.9999),
+            no_chord_fit: self.no_chord_fit.unwrap_or(defaults.no_chord_fit),
+            flatness_margin: self.flatness_margin.unwrap_or(defaults.flatness_margin),
+        }
+    }
+
     /// The analyser settings.
     pub fn settings(&self) -> Result<ChromaSettings> {
         if !(415.0..=466.0).contains(&self.reference_hz) {
@@ -113,11 +139,13 @@ pub struct Row {
 pub fn analyze(
     audio: &Audio,
     settings: ChromaSettings,
+    chord_model: ChordModelParams,
     block: usize,
     progress: &Progress,
 ) -> Vec<Row> {
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
+    analyzer.set_chord_model(chord_model);
     let num_channels = audio.channels.len().min(2);
     analyzer.prepare(sample_rate, block, num_channels);
     let mut rows = Vec::with_capacity(audio.len() / analyzer.hop_samples().max(1) + 1);
@@ -202,7 +230,13 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         "chroma",
     );
     let started = std::time::Instant::now();
-    let rows = analyze(&audio, settings, args.block as usize, &progress);
+    let rows = analyze(
+        &audio,
+        settings,
+        args.settings.chord_model(),
+        args.block as usize,
+        &progress,
+    );
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
 

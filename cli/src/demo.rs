@@ -47,7 +47,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     std::fs::write(outputs.stage(&dir.join("truth.lab"))?, truth)?;
 
     // Chroma, chords, key.
-    let rows = analyze(&audio, ChromaSettings::default(), 512, &Progress::hidden());
+    let rows = analyze(
+        &audio,
+        ChromaSettings::default(),
+        prism_shared::chord::ChordModelParams::default(),
+        512,
+        &Progress::hidden(),
+    );
     let segs = segments(&rows, audio.duration_s());
     std::fs::write(outputs.stage(&dir.join("chroma.csv"))?, csv(&rows))?;
     std::fs::write(outputs.stage(&dir.join("chords.lab"))?, lab(&segs))?;

@@ -19,7 +19,8 @@ pub struct ChromaSettings {
     pub auto_tuning: bool,
     /// Time constant of exponential chroma smoothing in ms (0 = off).
     pub smoothing_ms: f32,
-    /// Log compression factor γ in `ln(1 + γ·E)`.
+    /// Log compression factor γ in `ln(1 + γ·E/E_max)`, `E_max` the frame's strongest pitch
+    /// (level-independent; 30 keeps about 15 dB of detail).
     pub compression: f32,
     /// Chord vocabulary.
     pub vocabulary: ChordVocabulary,
@@ -33,7 +34,7 @@ impl Default for ChromaSettings {
             reference_hz: 440.0,
             auto_tuning: true,
             smoothing_ms: 0.0,
-            compression: 1000.0,
+            compression: 30.0,
             vocabulary: ChordVocabulary::MajMin,
             drum_suppression: true,
         }
@@ -154,10 +155,15 @@ impl ChromaAnalyzer {
         settings.compression = if settings.compression.is_finite() {
             settings.compression.clamp(0.0, 1e6)
         } else {
-            1000.0
+            30.0
         };
         self.state.chords.set_vocabulary(settings.vocabulary);
         self.state.settings = settings;
+    }
+
+    /// Replaces the chord HMM's parameters (for evaluation and tuning; real-time safe).
+    pub fn set_chord_model(&mut self, params: crate::chord::ChordModelParams) {
+        self.state.chords.set_params(params);
     }
 
     /// Current settings.

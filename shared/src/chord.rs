@@ -139,14 +139,18 @@ pub struct ChordModelParams {
     pub self_transition: f32,
     /// Template fit given to N for any non-silent frame (chords must fit better).
     pub no_chord_fit: f32,
+    /// N also fits as well as the chroma's flatness (its cosine to a flat vector) minus this
+    /// margin, so noise and drums-only passages are N.
+    pub flatness_margin: f32,
 }
 
 impl Default for ChordModelParams {
     fn default() -> Self {
         Self {
-            kappa: 25.0,
-            self_transition: 0.92,
-            no_chord_fit: 0.72,
+            kappa: 12.0,
+            self_transition: 0.95,
+            no_chord_fit: 0.5,
+            flatness_margin: 0.3,
         }
     }
 }
@@ -215,7 +219,10 @@ impl ChordRecognizer {
                 if silent {
                     1.0
                 } else {
-                    self.params.no_chord_fit
+                    let flatness: f32 = template.iter().zip(chroma).map(|(a, b)| a * b).sum();
+                    self.params
+                        .no_chord_fit
+                        .max(flatness - self.params.flatness_margin)
                 }
             } else if silent {
                 0.0

@@ -220,8 +220,12 @@ pub fn fold_chroma(
     if total.partial_cmp(&silence_floor) != Some(std::cmp::Ordering::Greater) {
         return total.max(0.0);
     }
+    // Compression is relative to the frame's strongest pitch, so the chroma does not depend
+    // on the playback level: γ sets the dynamic range that counts (γ = 30 ≈ 15 dB).
+    let peak = pitch_energy.iter().fold(0.0f32, |a, &b| a.max(b));
+    let scale = compression / peak;
     for (i, &e) in pitch_energy.iter().enumerate() {
-        chroma[(LOWEST_PITCH + i) % 12] += (1.0 + compression * e).ln();
+        chroma[(LOWEST_PITCH + i) % 12] += (1.0 + scale * e).ln();
     }
     normalize(chroma);
     total

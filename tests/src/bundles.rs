@@ -62,7 +62,12 @@ pub fn skip_requested(test_name: &str) -> bool {
         })
         .unwrap_or(false);
     if skip {
-        eprintln!("NOTICE: {test_name}: skipped because {SKIP_ENV}=1 (host-level tests opted out)");
+        // Straight to the process's stderr: libtest captures `eprintln!` of passing tests.
+        use std::io::Write;
+        let line = format!(
+            "\nNOTICE: {test_name}: skipped because {SKIP_ENV}=1 (host-level tests opted out)\n"
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
     skip
 }

@@ -261,8 +261,18 @@ pub struct ClapBundle {
 }
 
 impl ClapBundle {
-    /// Loads the shared object and initialises its entry.
+    /// Loads the shared object and initialises its entry. The library is pinned in memory for
+    /// the rest of the process (see [`crate::dl`] for why); use
+    /// [`load_unpinned`](Self::load_unpinned) to test unloading.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        crate::dl::pin(path.as_ref())?;
+        Self::load_unpinned(path)
+    }
+
+    /// Loads the shared object and initialises its entry, without pinning: when the last
+    /// `ClapBundle` for this path is dropped, the entry is deinitialised and the library
+    /// `dlclose`d.
+    pub fn load_unpinned(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         // SAFETY: loading a plugin runs its code; these are the project's own bundles, and
         // crashing on them is exactly what these tests are for.
@@ -922,7 +932,7 @@ impl ClapPlugin {
     }
 
     /// Sets parameters (plain values) whether or not the plugin is active: inactive → `flush`,
-    /// active → a zero-length-free, silent one-sample process call carrying the events.
+    /// active → a silent one-sample process call carrying the events.
     pub fn set_params(&mut self, changes: &[(u32, f64)]) -> Result<()> {
         if self.activation.is_none() {
             self.flush_params(changes)?;

@@ -1,17 +1,36 @@
-//! Loading a plugin binary the way validators scan it: `dlopen(RTLD_NOW | RTLD_LOCAL)`, so
-//! every undefined symbol must resolve at load time (a lazy load, as most hosts do, would only
-//! fail later, in the middle of a session), and the entry symbols must be exported.
+//! Dynamic-loader helpers.
+//!
+//! * [`check_dlopen_now`]: load a plugin binary the way validators scan it,
+//!   `dlopen(RTLD_NOW | RTLD_LOCAL)`, so every undefined symbol must resolve at load time (a lazy
+//!   load, as most hosts do, would only fail later, in the middle of a session), and check the
+//!   entry symbols are exported.
+//! * [`pin`]: keep a library mapped for the rest of the process (`RTLD_NODELETE`).
+//!
+//! Why pin: a Rust `cdylib` registers, through its own copy of `std`, a pthread-key destructor
+//! (`std::sys::thread_local::guard::key::enable::run`) on every thread that touches one of its
+//! thread-locals. If the host `dlclose`s the library and such a thread exits later, glibc calls
+//! into unmapped code (SIGSEGV). The host tests pin every bundle they load so that their own
+//! library load/unload churn cannot crash unrelated tests at random; unload safety itself is
+//! checked deliberately, in a child process, by `clap_host::plugin_unload_then_thread_exit`.
 
 use anyhow::{anyhow, Result};
 use std::path::Path;
+
+/// glibc's `RTLD_NODELETE` (not exported by libloading).
+#[cfg(target_os = "linux")]
+const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
 
 /// `dlopen(path, RTLD_NOW | RTLD_LOCAL)` and look up each of `symbols`.
 pub fn check_dlopen_now(path: &Path, symbols: &[&str]) -> Result<()> {
     #[cfg(unix)]
     {
         use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+        #[cfg(target_os = "linux")]
+        let flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+        #[cfg(not(target_os = "linux"))]
+        let flags = RTLD_NOW | RTLD_LOCAL;
         // SAFETY: loading runs the library's initialisers; these are the project's own plugins.
-        let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+        let lib = unsafe { Library::open(Some(path), flags) }
             .map_err(|e| anyhow!("dlopen(RTLD_NOW) of {} failed: {e}", path.display()))?;
         for sym in symbols {
             // SAFETY: only the address is looked up; nothing is called.
@@ -23,6 +42,29 @@ pub fn check_dlopen_now(path: &Path, symbols: &[&str]) -> Result<()> {
     #[cfg(not(unix))]
     {
         let _ = (path, symbols);
+        Ok(())
+    }
+}
+
+/// Keeps the library at `path` mapped until the process exits (Linux: `RTLD_NODELETE`;
+/// elsewhere: a leaked handle). Idempotent.
+pub fn pin(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+        #[cfg(target_os = "linux")]
+        let flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+        #[cfg(not(target_os = "linux"))]
+        let flags = RTLD_NOW | RTLD_LOCAL;
+        // SAFETY: as in `check_dlopen_now`.
+        let lib = unsafe { Library::open(Some(path), flags) }
+            .map_err(|e| anyhow!("dlopen of {} failed: {e}", path.display()))?;
+        std::mem::forget(lib);
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
         Ok(())
     }
 }

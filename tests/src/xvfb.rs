@@ -34,7 +34,9 @@ impl Xvfb {
     fn start_on(display: u32) -> Result<Self> {
         let log = std::env::temp_dir().join(format!("prism-xvfb-{display}.log"));
         let log_file = std::fs::File::create(&log).context("creating Xvfb log")?;
-        let mut child = Command::new("Xvfb")
+        let mut cmd = Command::new("Xvfb");
+        die_with_parent(&mut cmd);
+        let mut child = cmd
             .arg(format!(":{display}"))
             .args([
                 "-screen",
@@ -163,6 +165,29 @@ fn socket_path(display: u32) -> PathBuf {
 
 fn display_in_use(display: u32) -> bool {
     socket_path(display).exists() || Path::new(&format!("/tmp/.X{display}-lock")).exists()
+}
+
+/// Linux: the child gets SIGKILL when the thread that spawned it exits, so a crashing test
+/// process leaves no X server or standalone behind. No-op elsewhere.
+pub fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        extern "C" {
+            fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
+        }
+        const PR_SET_PDEATHSIG: i32 = 1;
+        const SIGKILL: u64 = 9;
+        // SAFETY: prctl is async-signal-safe and touches only the child's own settings.
+        unsafe {
+            cmd.pre_exec(|| {
+                prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// `Ok` if `tool` is on `PATH`, else an error naming the package to install.

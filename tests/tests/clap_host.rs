@@ -726,6 +726,154 @@ fn lifecycle_reactivate_reset_and_restart() {
     });
 }
 
+/// Linux: a pthread key whose destructor runs, at a thread's exit, after the thread's
+/// `__cxa_thread_atexit` destructors and before the destructors of keys created later (glibc
+/// runs key destructors in key order). It lets `child_unload_scenario` make the host unload
+/// the plugin at exactly that point, deterministically reproducing the race "a thread exits
+/// while another thread unloads the plugin".
+#[cfg(target_os = "linux")]
+mod exit_hook {
+    use std::ffi::c_void;
+    use std::sync::mpsc::{Receiver, Sender};
+    use std::time::Duration;
+
+    extern "C" {
+        fn pthread_key_create(
+            key: *mut u32,
+            destructor: Option<unsafe extern "C" fn(*mut c_void)>,
+        ) -> i32;
+        fn pthread_setspecific(key: u32, value: *const c_void) -> i32;
+    }
+
+    type Hook = (Sender<()>, Receiver<()>);
+
+    unsafe extern "C" fn on_thread_exit(value: *mut c_void) {
+        // SAFETY: `value` is the `Box<Hook>` leaked by `arm` for this thread.
+        let hook = unsafe { Box::from_raw(value.cast::<Hook>()) };
+        let _ = hook.0.send(());
+        let _ = hook.1.recv_timeout(Duration::from_secs(10));
+    }
+
+    /// Creates the key. Call before the plugin is first loaded, so the key sorts first.
+    pub fn create_key() -> u32 {
+        let mut key = 0u32;
+        // SAFETY: plain libc call with a valid out pointer and destructor.
+        let rc = unsafe { pthread_key_create(&mut key, Some(on_thread_exit)) };
+        assert_eq!(rc, 0, "pthread_key_create");
+        key
+    }
+
+    /// Arms the hook on the current thread: at exit it sends on `exiting`, then waits for
+    /// `proceed`.
+    pub fn arm(key: u32, exiting: Sender<()>, proceed: Receiver<()>) {
+        let hook: Box<Hook> = Box::new((exiting, proceed));
+        // SAFETY: the pointer stays valid until the destructor reclaims it.
+        let rc = unsafe { pthread_setspecific(key, Box::into_raw(hook).cast::<c_void>()) };
+        assert_eq!(rc, 0, "pthread_setspecific");
+    }
+}
+
+/// Runs in a child process (see `plugin_unload_then_thread_exit`); a no-op otherwise.
+#[test]
+#[ignore = "helper: run in a child process by plugin_unload_then_thread_exit"]
+fn child_unload_scenario() {
+    let (Ok(path), Ok(id)) = (
+        std::env::var("PRISM_UNLOAD_CHILD_BUNDLE"),
+        std::env::var("PRISM_UNLOAD_CHILD_ID"),
+    ) else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    let key = exit_hook::create_key();
+
+    // The host holds the library; a worker thread (think: audio or scan thread) creates, uses
+    // and destroys an instance, then exits. While it exits, the host drops its last reference
+    // (clap_entry.deinit + dlclose) -- as a host does when it unloads a plugin while stopping
+    // its audio engine.
+    let keep = ClapBundle::load_unpinned(&path).expect("load");
+    let (exiting_tx, exiting_rx) = std::sync::mpsc::channel::<()>();
+    let (proceed_tx, proceed_rx) = std::sync::mpsc::channel::<()>();
+    let worker = {
+        let path = path.clone();
+        let id = id.clone();
+        std::thread::spawn(move || {
+            let bundle = ClapBundle::load_unpinned(&path).expect("load in worker");
+            let mut p = bundle.instantiate(&id).expect("instantiate");
+            p.activate(48_000.0, 1, 512).expect("activate");
+            let ch = p.main_input_channels();
+            p.process_signal(&noise(ch, 4096, 1), &[512; 8], Placement::OutOfPlace)
+                .expect("process");
+            p.save_state().expect("save");
+            drop(p);
+            drop(bundle);
+            #[cfg(target_os = "linux")]
+            exit_hook::arm(key, exiting_tx, proceed_rx);
+            #[cfg(not(target_os = "linux"))]
+            {
+                let _ = exiting_tx.send(());
+                let _ = proceed_rx;
+            }
+            eprintln!("child: worker thread exiting");
+        })
+    };
+    exiting_rx.recv().expect("worker exiting");
+    drop(keep);
+    let mapped = std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.contains(path.as_str()))
+        .unwrap_or(false);
+    eprintln!("child: last reference dropped (deinit + dlclose); library still mapped: {mapped}");
+    let _ = proceed_tx.send(());
+    worker.join().expect("worker thread");
+    // Loading again after the unload must work too.
+    let bundle = ClapBundle::load_unpinned(&path).expect("reload");
+    drop(bundle.instantiate(&id).expect("instantiate after reload"));
+    eprintln!("PRISM_UNLOAD_CHILD_OK");
+}
+
+#[test]
+fn plugin_unload_then_thread_exit() {
+    // Hosts unload plugin libraries (after scanning, after the last instance is removed) and
+    // their threads outlive that. Run in a child process so that a crash is reported here
+    // instead of taking down the whole test binary.
+    for_each_clap_plugin("plugin_unload_then_thread_exit", |bundle, d| {
+        let exe = std::env::current_exe()?;
+        let out = std::process::Command::new(exe)
+            .args([
+                "--ignored",
+                "--exact",
+                "child_unload_scenario",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("PRISM_UNLOAD_CHILD_BUNDLE", bundle.path())
+            .env("PRISM_UNLOAD_CHILD_ID", &d.id)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("running the child test process")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        ensure!(
+            out.status.success() && stderr.contains("PRISM_UNLOAD_CHILD_OK"),
+            "the host process died ({}) after a thread that had called into the plugin exited \
+             once the plugin library was unloaded (clap_entry.deinit + dlclose). Likely cause: \
+             the plugin's own Rust std registered a pthread-key TLS destructor \
+             (std::sys::thread_local::guard::key::enable::run) that glibc calls after the code \
+             was unmapped. Possible fix: make the .clap non-unloadable, e.g. link it with \
+             -Wl,-z,nodelete.\nchild stderr (tail):\n{}",
+            out.status,
+            tail.join("\n")
+        );
+        Ok(())
+    });
+}
+
 #[test]
 fn create_destroy_cycles() {
     for_each_clap_plugin("create_destroy_cycles", |bundle, d| {
@@ -1215,4 +1363,51 @@ fn chroma_recovers_from_non_finite_input() {
         "after non-finite input, C major is no longer detected\n{}",
         note_diag(&t)
     );
+}
+
+#[test]
+fn chroma_loads_state_fixture_0_1_0() {
+    // A session saved by 0.1.0 must load with the same values (see tests/fixtures/README.md).
+    let Some(bundle) = chroma_bundle("chroma_loads_state_fixture_0_1_0") else {
+        return;
+    };
+    let json = std::fs::read(
+        prism_tests::workspace_root().join("tests/fixtures/prism-chroma-0.1.0.state.json"),
+    )
+    .expect("fixture");
+    let json: Vec<u8> = json.trim_ascii_end().to_vec();
+    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
+    blob.extend_from_slice(&json);
+
+    let mut p = chroma(&bundle).unwrap();
+    p.load_state(&blob)
+        .expect("loading the 0.1.0 state fixture");
+    let expect: [(&str, &str); 8] = [
+        ("Reference Pitch", "442"),
+        ("Auto Tuning", "Off"),
+        ("Smoothing", "250"),
+        ("Compression", "100"),
+        ("Chord Vocabulary", "Sevenths"),
+        ("Drum Suppression", "Off"),
+        ("Freeze", "On"),
+        ("MIDI Chords", "Off"),
+    ];
+    let mut wrong = Vec::new();
+    for (name, want) in expect {
+        let par = chroma_param(&mut p, name).unwrap();
+        let value = p.param_value(par.id).unwrap();
+        let text = p.param_value_to_text(par.id, value).unwrap();
+        if !text.to_lowercase().contains(&want.to_lowercase()) {
+            wrong.push(format!("{name}: {text:?} (wanted {want:?})"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "values after loading the 0.1.0 fixture: {wrong:?}"
+    );
+    // And it round-trips from there.
+    let saved = p.save_state().unwrap();
+    let mut q = chroma(&bundle).unwrap();
+    q.load_state(&saved).unwrap();
+    assert_eq!(q.save_state().unwrap(), saved);
 }

@@ -19,7 +19,7 @@ use prism_tests::harness::load_with_plugins;
 use prism_tests::signal;
 use prism_tests::workspace_root;
 use prism_tests::xvfb::{
-    image_stats, window_geometry, ImageStats, KillOnDrop, X11ParentWindow, Xvfb,
+    die_with_parent, image_stats, window_geometry, ImageStats, KillOnDrop, X11ParentWindow, Xvfb,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -131,7 +131,9 @@ fn run_standalone(xvfb: &Xvfb, name: &str, pkg: &str, bin: &Path) -> Result<()> 
     std::fs::create_dir_all(&dir)?;
     let log_path = dir.join(format!("{pkg}.log"));
     let log = std::fs::File::create(&log_path)?;
-    let child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    die_with_parent(&mut cmd);
+    let child = cmd
         .args(["--backend", "dummy"])
         .env("DISPLAY", xvfb.display())
         .env("NICE_LOG", "stderr")

@@ -42,7 +42,7 @@ pub struct ChromaParams {
     /// Chroma smoothing time constant in ms (0 = off, lowest latency).
     #[id = "smooth_ms"]
     pub smoothing_ms: FloatParam,
-    /// Log-compression factor γ of `ln(1 + γ·E)`.
+    /// Log-compression factor γ of `ln(1 + γ·E/E_max)` (relative to the frame's peak).
     #[id = "compress"]
     pub compression: FloatParam,
     /// Chord vocabulary.
@@ -86,11 +86,11 @@ impl Default for ChromaParams {
             .with_unit(" ms"),
             compression: FloatParam::new(
                 "Compression",
-                1000.0,
+                30.0,
                 FloatRange::Skewed {
                     min: 1.0,
-                    max: 100_000.0,
-                    factor: FloatRange::skew_factor(-2.5),
+                    max: 10_000.0,
+                    factor: FloatRange::skew_factor(-2.0),
                 },
             )
             .with_step_size(1.0),
