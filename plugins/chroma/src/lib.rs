@@ -76,17 +76,40 @@ impl Default for PrismChroma {
     }
 }
 
+/// Sends note-ons (`velocity > 0`) or note-offs for `keys` on channel 1. A full host event
+/// queue drops the event (nothing to do about it on the audio thread).
+fn send_notes(
+    context: &mut impl ProcessContext<PrismChroma>,
+    keys: &[u8],
+    timing: u32,
+    velocity: f32,
+) {
+    for &key in keys {
+        let (voice_id, channel, key) = (VoiceID::Wildcard, Channel::Number(0), Key::Number(key));
+        let event = if velocity > 0.0 {
+            NoteEvent::NoteOn {
+                timing,
+                voice_id,
+                channel,
+                key,
+                velocity,
+            }
+        } else {
+            NoteEvent::NoteOff {
+                timing,
+                voice_id,
+                channel,
+                key,
+                velocity: 0.0,
+            }
+        };
+        let _ = context.try_send_event(event);
+    }
+}
+
 impl PrismChroma {
     fn release_notes(&mut self, timing: u32, context: &mut impl ProcessContext<Self>) {
-        for &key in &self.sounding[..self.num_sounding] {
-            let _ = context.try_send_event(NoteEvent::NoteOff {
-                timing,
-                voice_id: VoiceID::Wildcard,
-                channel: Channel::Number(0),
-                key: Key::Number(key),
-                velocity: 0.0,
-            });
-        }
+        send_notes(context, &self.sounding[..self.num_sounding], timing, 0.0);
         self.num_sounding = 0;
         self.midi_chord = 0;
     }
@@ -213,26 +236,10 @@ impl Plugin for PrismChroma {
                 if midi_on && frame.chord != *midi_chord {
                     *midi_chord = frame.chord;
                     let timing = sample_idx as u32;
-                    for &key in &sounding[..*num_sounding] {
-                        let _ = context.try_send_event(NoteEvent::NoteOff {
-                            timing,
-                            voice_id: VoiceID::Wildcard,
-                            channel: Channel::Number(0),
-                            key: Key::Number(key),
-                            velocity: 0.0,
-                        });
-                    }
+                    send_notes(context, &sounding[..*num_sounding], timing, 0.0);
                     *num_sounding = chord_midi_notes(frame.chord as usize, sounding);
-                    let velocity = (0.4 + 0.6 * frame.chord_confidence).clamp(0.0, 1.0);
-                    for &key in &sounding[..*num_sounding] {
-                        let _ = context.try_send_event(NoteEvent::NoteOn {
-                            timing,
-                            voice_id: VoiceID::Wildcard,
-                            channel: Channel::Number(0),
-                            key: Key::Number(key),
-                            velocity,
-                        });
-                    }
+                    let velocity = (0.4 + 0.6 * frame.chord_confidence).clamp(0.05, 1.0);
+                    send_notes(context, &sounding[..*num_sounding], timing, velocity);
                 }
             });
         ProcessStatus::Normal
