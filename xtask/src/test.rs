@@ -252,35 +252,23 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
         });
         // xtask is linted on its own: in one command with the plugins, cargo would unify
         // the features of their shared dependencies and check those twice.
-        runner.step("clippy (workspace)", false, || {
-            process::run(
-                workspace.cargo().args([
+        let clippy_runs: [(&str, &[&str]); 2] = [
+            ("clippy (workspace)", &["--workspace", "--exclude", "xtask"]),
+            ("clippy (xtask)", &["-p", "xtask"]),
+        ];
+        for (name, packages) in clippy_runs {
+            runner.step(name, false, || {
+                process::run(
+                    workspace.cargo().arg("clippy").args(packages).args([
+                        "--all-targets",
+                        "--",
+                        "-D",
+                        "warnings",
+                    ]),
                     "clippy",
-                    "--workspace",
-                    "--exclude",
-                    "xtask",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ]),
-                "clippy",
-            )
-        });
-        runner.step("clippy (xtask)", false, || {
-            process::run(
-                workspace.cargo().args([
-                    "clippy",
-                    "-p",
-                    "xtask",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ]),
-                "clippy",
-            )
-        });
+                )
+            });
+        }
     }
 
     // Every target of every package but xtask in one build: the plugin libraries, the
