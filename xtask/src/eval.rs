@@ -78,7 +78,14 @@ pub fn run(
         &requirements,
         workspace.host.os,
     )?;
-    let out_dir = workspace.target_dir.join("eval").join(suite.name());
+    // The quick run has its own folder, so it never replaces a full report (or its cached
+    // material) that the README quotes.
+    let folder = if quick {
+        format!("{}-quick", suite.name())
+    } else {
+        suite.name().to_string()
+    };
+    let out_dir = workspace.target_dir.join("eval").join(folder);
     fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))?;
 
