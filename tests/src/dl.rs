@@ -20,18 +20,25 @@ use std::path::Path;
 #[cfg(target_os = "linux")]
 const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
 
+/// `dlopen(path, RTLD_NOW | RTLD_LOCAL)` (plus `RTLD_NODELETE` on Linux, so that a later
+/// close never unmaps a plugin whose thread-exit destructors may still run).
+#[cfg(unix)]
+fn open_now(path: &Path) -> Result<libloading::os::unix::Library> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+    #[cfg(target_os = "linux")]
+    let flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+    #[cfg(not(target_os = "linux"))]
+    let flags = RTLD_NOW | RTLD_LOCAL;
+    // SAFETY: loading runs the library's initialisers; these are the project's own plugins.
+    unsafe { Library::open(Some(path), flags) }
+        .map_err(|e| anyhow!("dlopen(RTLD_NOW) of {} failed: {e}", path.display()))
+}
+
 /// `dlopen(path, RTLD_NOW | RTLD_LOCAL)` and look up each of `symbols`.
 pub fn check_dlopen_now(path: &Path, symbols: &[&str]) -> Result<()> {
     #[cfg(unix)]
     {
-        use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-        #[cfg(target_os = "linux")]
-        let flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = RTLD_NOW | RTLD_LOCAL;
-        // SAFETY: loading runs the library's initialisers; these are the project's own plugins.
-        let lib = unsafe { Library::open(Some(path), flags) }
-            .map_err(|e| anyhow!("dlopen(RTLD_NOW) of {} failed: {e}", path.display()))?;
+        let lib = open_now(path)?;
         for sym in symbols {
             // SAFETY: only the address is looked up; nothing is called.
             unsafe { lib.get::<*const std::ffi::c_void>(sym.as_bytes()) }
@@ -51,15 +58,7 @@ pub fn check_dlopen_now(path: &Path, symbols: &[&str]) -> Result<()> {
 pub fn pin(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-        #[cfg(target_os = "linux")]
-        let flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = RTLD_NOW | RTLD_LOCAL;
-        // SAFETY: as in `check_dlopen_now`.
-        let lib = unsafe { Library::open(Some(path), flags) }
-            .map_err(|e| anyhow!("dlopen of {} failed: {e}", path.display()))?;
-        std::mem::forget(lib);
+        std::mem::forget(open_now(path)?);
         Ok(())
     }
     #[cfg(not(unix))]

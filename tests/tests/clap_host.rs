@@ -82,6 +82,19 @@ fn block_pattern(max: usize) -> Vec<usize> {
 }
 
 /// Process `signal` through `p` with `blocks`, then check passthrough.
+/// [`run_and_check`] in place and out of place.
+fn check_in_every_placement(
+    p: &mut ClapPlugin,
+    what: &str,
+    signal: &[Vec<f32>],
+    blocks: &[usize],
+) -> Result<()> {
+    for placement in PLACEMENTS {
+        run_and_check(p, what, signal, blocks, placement)?;
+    }
+    Ok(())
+}
+
 fn run_and_check(
     p: &mut ClapPlugin,
     what: &str,
@@ -423,9 +436,7 @@ fn passthrough_is_bit_exact_at_common_rates_and_block_sizes() {
                 let len = (sample_rate as usize) / 4;
                 let blocks = block_sizes(len, &block_pattern(max), max);
                 for (name, sig) in test_signals(sample_rate, len, channels) {
-                    for placement in PLACEMENTS {
-                        run_and_check(&mut p, &format!("{ctx}, {name}"), &sig, &blocks, placement)?;
-                    }
+                    check_in_every_placement(&mut p, &format!("{ctx}, {name}"), &sig, &blocks)?;
                 }
                 p.deactivate();
             }
@@ -455,15 +466,12 @@ fn passthrough_at_validator_rates() {
             let ch = p.main_input_channels();
             let len = (sr as usize / 8).clamp(2048, 24_000);
             let blocks = block_sizes(len, &block_pattern(1024), 1024);
-            for placement in PLACEMENTS {
-                run_and_check(
-                    &mut p,
-                    &format!("{sr} Hz noise"),
-                    &noise(ch, len, 3),
-                    &blocks,
-                    placement,
-                )?;
-            }
+            check_in_every_placement(
+                &mut p,
+                &format!("{sr} Hz noise"),
+                &noise(ch, len, 3),
+                &blocks,
+            )?;
             p.deactivate();
         }
         Ok(())
@@ -547,15 +555,12 @@ fn audio_port_configs_pass_through() {
             );
             p.activate(44_100.0, 1, 512)?;
             let blocks = block_sizes(8192, &block_pattern(512), 512);
-            for placement in PLACEMENTS {
-                run_and_check(
-                    &mut p,
-                    &format!("config {:?}", c.name),
-                    &noise(ins, 8192, c.id),
-                    &blocks,
-                    placement,
-                )?;
-            }
+            check_in_every_placement(
+                &mut p,
+                &format!("config {:?}", c.name),
+                &noise(ins, 8192, c.id),
+                &blocks,
+            )?;
             p.deactivate();
         }
         Ok(())
@@ -1140,17 +1145,6 @@ fn garbage_state_is_rejected_cleanly() {
 // Prism Chroma specifics
 // ---------------------------------------------------------------------------------------------
 
-const CHROMA_PARAMS: [&str; 8] = [
-    "Reference Pitch",
-    "Auto Tuning",
-    "Smoothing",
-    "Compression",
-    "Chord Vocabulary",
-    "Drum Suppression",
-    "Freeze",
-    "MIDI Chords",
-];
-
 fn chroma_param(p: &mut ClapPlugin, name: &str) -> Result<Param> {
     p.param_by_name(name).ok_or_else(|| {
         let names: Vec<String> = p.params().into_iter().map(|x| x.name).collect();
@@ -1185,7 +1179,7 @@ fn chroma_ports_and_params() {
     );
     assert_eq!(p.latency(), Some(0), "latency");
 
-    for name in CHROMA_PARAMS {
+    for name in prism_tests::bundles::CHROMA_PARAM_NAMES {
         chroma_param(&mut p, name).unwrap();
     }
     for name in ["Auto Tuning", "Drum Suppression", "Freeze", "MIDI Chords"] {

@@ -125,16 +125,7 @@ fn vst3_pedalboard_passthrough_latency_and_params() {
     for bundle in &vst3s {
         let mut args = vec![bundle.to_string_lossy().into_owned()];
         if bundles::bundle_stem(bundle) == CHROMA_NAME {
-            for name in [
-                "Reference Pitch",
-                "Auto Tuning",
-                "Smoothing",
-                "Compression",
-                "Chord Vocabulary",
-                "Drum Suppression",
-                "Freeze",
-                "MIDI Chords",
-            ] {
+            for name in bundles::CHROMA_PARAM_NAMES {
                 args.push("--expect-param".into());
                 args.push(name.into());
             }
