@@ -421,3 +421,40 @@ fn chroma_frame_rate_is_at_least_20_per_second_at_every_rate() {
         );
     }
 }
+
+/// Run only as a child of `the_allocation_checker_is_armed`: allocates where it must not.
+#[cfg(debug_assertions)]
+#[test]
+#[ignore = "child process of the_allocation_checker_is_armed"]
+fn allocation_probe_child() {
+    assert_no_alloc(|| {
+        let v = std::hint::black_box(vec![1u8; 64]);
+        std::hint::black_box(&v);
+    });
+}
+
+/// The no-allocation tests above can fail: an allocation under `assert_no_alloc` aborts the
+/// process (seen from a child process running `allocation_probe_child`).
+#[cfg(debug_assertions)]
+#[test]
+fn the_allocation_checker_is_armed() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "allocation_probe_child",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "an allocation inside assert_no_alloc went unnoticed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.to_lowercase().contains("alloc"),
+        "child failed for another reason: {stderr}"
+    );
+}

@@ -219,18 +219,19 @@ impl Plugin for PrismChroma {
                 if frozen {
                     return;
                 }
-                meters.chord.store(frame.chord as u32, Ordering::Relaxed);
-                meters
-                    .chord_confidence
-                    .store(frame.chord_confidence, Ordering::Relaxed);
-                meters.key.store(frame.key as u32, Ordering::Relaxed);
-                meters
-                    .key_confidence
-                    .store(frame.key_confidence, Ordering::Relaxed);
-                meters
-                    .tuning_cents
-                    .store(frame.estimated_tuning_cents, Ordering::Relaxed);
+                // Everything below is for the editor only: skipped while it is closed.
                 if editor_open {
+                    meters.chord.store(frame.chord as u32, Ordering::Relaxed);
+                    meters
+                        .chord_confidence
+                        .store(frame.chord_confidence, Ordering::Relaxed);
+                    meters.key.store(frame.key as u32, Ordering::Relaxed);
+                    meters
+                        .key_confidence
+                        .store(frame.key_confidence, Ordering::Relaxed);
+                    meters
+                        .tuning_cents
+                        .store(frame.estimated_tuning_cents, Ordering::Relaxed);
                     push_frame(frames_tx, frame);
                 }
                 if midi_on && frame.chord != *midi_chord {
