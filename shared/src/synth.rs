@@ -12,12 +12,28 @@ impl XorShift {
         Self(seed.max(1))
     }
 
-    /// Uniform in [-1, 1).
-    pub fn next_f32(&mut self) -> f32 {
+    fn step(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        self.0
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        ((self.step() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        (self.step() >> 32) as u32
+    }
+
+    /// Uniform integer in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        assert!(lo <= hi);
+        let span = (hi - lo + 1) as u64;
+        lo + (u64::from(self.next_u32()) % span) as usize
     }
 }
 

@@ -1,50 +1,14 @@
-//! Deterministic test signals. No `rand` crate: a 32-bit xorshift is plenty for white noise.
+//! Deterministic test signals. Randomness comes from `prism_shared::synth::XorShift` (no
+//! `rand` crate); the tones here are peak-normalised, unlike the shared crate's synth.
 
 use std::f64::consts::TAU;
 
-/// Marsaglia's xorshift32. Deterministic for a given non-zero seed.
-#[derive(Debug, Clone)]
-pub struct XorShift32 {
-    state: u32,
-}
-
-impl XorShift32 {
-    /// A generator seeded with `seed` (zero is replaced by a fixed non-zero constant).
-    pub fn new(seed: u32) -> Self {
-        Self {
-            state: if seed == 0 { 0x9E37_79B9 } else { seed },
-        }
-    }
-
-    /// The next raw 32-bit value.
-    pub fn next_u32(&mut self) -> u32 {
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.state = x;
-        x
-    }
-
-    /// Uniform in `[-1, 1)`.
-    pub fn next_bipolar(&mut self) -> f32 {
-        // 24 random bits map exactly onto f32's mantissa.
-        let unit = (self.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
-        unit * 2.0 - 1.0
-    }
-
-    /// Uniform integer in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        assert!(lo <= hi);
-        let span = (hi - lo + 1) as u64;
-        lo + (u64::from(self.next_u32()) % span) as usize
-    }
-}
+pub use prism_shared::synth::XorShift;
 
 /// White noise in `[-amplitude, amplitude)`.
 pub fn white_noise(seed: u32, len: usize, amplitude: f32) -> Vec<f32> {
-    let mut rng = XorShift32::new(seed);
-    (0..len).map(|_| rng.next_bipolar() * amplitude).collect()
+    let mut rng = XorShift::new(u64::from(seed));
+    (0..len).map(|_| rng.next_f32() * amplitude).collect()
 }
 
 /// A pure sine.
@@ -79,7 +43,10 @@ pub fn harmonic_tone(
 
 /// Frequency of a MIDI note for a given A4 reference.
 pub fn midi_to_hz(note: u8, a4_hz: f64) -> f64 {
-    a4_hz * 2f64.powf((f64::from(note) - 69.0) / 12.0)
+    f64::from(prism_shared::synth::midi_to_hz(
+        f32::from(note),
+        a4_hz as f32,
+    ))
 }
 
 /// A chord of harmonic tones (one per MIDI note), peak-limited to `amplitude`.

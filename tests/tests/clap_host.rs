@@ -15,7 +15,7 @@ use prism_tests::clap::{
     Descriptor, InEvent, OutEvent, Param, Placement, ProcessOptions,
 };
 use prism_tests::harness::{chroma_bundle, for_each_clap_plugin};
-use prism_tests::signal::{self, block_sizes, XorShift32};
+use prism_tests::signal::{self, block_sizes, XorShift};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -483,7 +483,7 @@ fn passthrough_with_validator_block_sizes() {
     // Max block sizes from the validators, random sizes per call, and zero-length calls.
     for_each_clap_plugin("passthrough_with_validator_block_sizes", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
-        let mut rng = XorShift32::new(0xB10C);
+        let mut rng = XorShift::new(0xB10C);
         for max in [1usize, 10, 17, 1536, 2027, 16_384] {
             p.activate(48_000.0, 1, max as u32)
                 .with_context(|| format!("activate with max block {max}"))?;
@@ -575,7 +575,7 @@ fn parameter_automation_does_not_touch_audio() {
         let params: Vec<Param> = p.params().into_iter().filter(|x| !x.is_readonly).collect();
         p.activate(48_000.0, 1, 1024)?;
         let ch = p.main_input_channels();
-        let mut rng = XorShift32::new(77);
+        let mut rng = XorShift::new(77);
         for every in [1u32, 10, 100, 1000] {
             let len = 24_000;
             let sig = noise(ch, len, every);
@@ -1063,7 +1063,7 @@ fn garbage_state_is_rejected_cleanly() {
     for_each_clap_plugin("garbage_state_is_rejected_cleanly", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let baseline = p.save_state()?;
-        let mut rng = XorShift32::new(0xBAD5_7A7E);
+        let mut rng = XorShift::new(0xBAD5_7A7E);
         let random_1mb: Vec<u8> = (0..1 << 20).map(|_| rng.next_u32() as u8).collect();
         let mut half = baseline.clone();
         half.truncate(baseline.len() / 2);
