@@ -145,8 +145,9 @@ class SplitModel(nn.Module):
     def decode(self, x):
         """[..., K, D] -> masks [..., 3, 513] (softmax over stems)."""
         y = F.silu(self.head1(self.norm_out(x)))
-        logits = [head(y[..., i, :]).unflatten(-1, (len(STEMS), w))
-                  for i, (head, w) in enumerate(zip(self.head2, self.widths))]
+        # unbind, not y[..., i, :]: indexing's backward writes a full-size zero tensor per band
+        logits = [head(yi).unflatten(-1, (len(STEMS), w))
+                  for yi, head, w in zip(torch.unbind(y, dim=-2), self.head2, self.widths)]
         return torch.softmax(torch.cat(logits, dim=-1), dim=-2)
 
     def decode_step(self, x):
