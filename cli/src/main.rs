@@ -10,8 +10,9 @@ mod demo;
 mod output;
 mod plot;
 mod progress;
+mod split_cmd;
 
-/// Prism — real-time music analysis, offline: chroma, chords and key of audio files.
+/// Prism — real-time music analysis and separation, offline: chroma, chords, key and stems of audio files.
 #[derive(Parser, Debug)]
 #[command(name = "prism", version, about, long_about = None)]
 struct Cli {
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Chromagram, chords and key (CSV, MIREX .lab, PNG).
     Chroma(chroma_cmd::ChromaArgs),
+    /// Drums / bass / other stems (WAV), with the plugin's separation engine.
+    Split(split_cmd::SplitArgs),
     /// Synthesise a short piece and run every Prism processor on it.
     Demo(demo::DemoArgs),
 }
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Chroma(args) => chroma_cmd::run(args),
+        Command::Split(args) => split_cmd::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

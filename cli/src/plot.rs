@@ -172,3 +172,116 @@ pub fn waveforms(
     root.present().map_err(err)?;
     Ok(())
 }
+
+/// Writes the masks of the three stems over the mix spectrogram: one panel per stem, time
+/// across, log frequency (30 Hz–16 kHz) up (rows of the shared display reducer); brightness is the mix level, colour saturation
+/// the stem's share (its mask).
+pub fn split_masks(
+    path: &Path,
+    frames: &[prism_shared::split::display::ReducedFrame],
+    hop_s: f64,
+    title: &str,
+) -> Result<()> {
+    use prism_shared::split::display::{HIGH_HZ, LOW_HZ, ROWS as PLOT_ROWS};
+    use prism_shared::split::{NUM_STEMS, STEM_NAMES};
+    register_fonts();
+    let width = 1400u32;
+    let panel_h = 2 * PLOT_ROWS as u32;
+    let left = 60u32;
+    let plot_w = width - left - 20;
+    let height = 40 + NUM_STEMS as u32 * (panel_h + 30) + 20;
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let duration = frames.len() as f64 * hop_s;
+    root.draw(&Text::new(
+        format!("{title}: Prism Split masks ({duration:.1} s)"),
+        (left as i32, 10),
+        ("sans-serif", 20),
+    ))
+    .map_err(err)?;
+    let max_db = frames
+        .iter()
+        .flat_map(|f| f.level_db.iter().copied())
+        .fold(-200.0f32, f32::max);
+    let colours = [
+        (230.0, 90.0, 60.0),
+        (70.0, 140.0, 240.0),
+        (90.0, 200.0, 110.0),
+    ];
+    for s in 0..NUM_STEMS {
+        let top = 40 + s as u32 * (panel_h + 30);
+        root.draw(&Text::new(
+            STEM_NAMES[s],
+            (8, (top + panel_h / 2) as i32),
+            ("sans-serif", 16),
+        ))
+        .map_err(err)?;
+        for x in 0..plot_w {
+            let f0 = (x as usize * frames.len()) / plot_w as usize;
+            let f1 = (((x + 1) as usize * frames.len()) / plot_w as usize).max(f0 + 1);
+            if f0 >= frames.len() {
+                break;
+            }
+            let f1 = f1.min(frames.len());
+            for r in 0..PLOT_ROWS {
+                let mut level = 0.0f32;
+                let mut mask = 0.0f32;
+                for f in &frames[f0..f1] {
+                    level += f.level_db[r];
+                    mask += f.masks[s][r];
+                }
+                let k = (f1 - f0) as f32;
+                let v = ((level / k - (max_db - 80.0)) / 80.0).clamp(0.0, 1.0);
+                let m = (mask / k).clamp(0.0, 1.0);
+                let (cr, cg, cb) = colours[s];
+                let grey = 255.0 * v * 0.35 * (1.0 - m);
+                let px = RGBColor(
+                    (grey + v * m * cr) as u8,
+                    (grey + v * m * cg) as u8,
+                    (grey + v * m * cb) as u8,
+                );
+                let y = top + panel_h - 2 * (r as u32 + 1);
+                for dy in 0..2 {
+                    root.draw_pixel(((left + x) as i32, (y + dy) as i32), &px)
+                        .map_err(err)?;
+                }
+            }
+        }
+        // Axis labels: frequencies on the left, seconds below.
+        for hz in [100.0f32, 1000.0, 10000.0] {
+            let r = (hz / LOW_HZ).ln() / (HIGH_HZ / LOW_HZ).ln() * PLOT_ROWS as f32;
+            let y = top as f32 + panel_h as f32 - 2.0 * r;
+            let label = if hz >= 1000.0 {
+                format!("{}k", hz / 1000.0)
+            } else {
+                format!("{hz}")
+            };
+            root.draw(&Text::new(
+                label,
+                (left as i32 - 34, y as i32 - 6),
+                ("sans-serif", 12),
+            ))
+            .map_err(err)?;
+        }
+        let step = if duration > 120.0 {
+            30.0
+        } else if duration > 30.0 {
+            10.0
+        } else {
+            2.0
+        };
+        let mut t = 0.0;
+        while t <= duration {
+            let x = left as f64 + t / duration.max(1e-9) * plot_w as f64;
+            root.draw(&Text::new(
+                format!("{t:.0}s"),
+                (x as i32, (top + panel_h + 4) as i32),
+                ("sans-serif", 12),
+            ))
+            .map_err(err)?;
+            t += step;
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}

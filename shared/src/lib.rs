@@ -20,6 +20,7 @@ pub mod gui;
 pub mod hpss;
 pub mod key;
 pub mod sanitize;
+pub mod split;
 pub mod stft;
 pub mod synth;
 

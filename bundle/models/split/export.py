@@ -15,7 +15,8 @@ Checks (all on >= 60 s of audio: the first held-out test song if rendered, else 
      `shared/src/stft.rs` framing) == torch.stft(center=False) after 768 leading zeros;
   2. PyTorch streaming (frame by frame with state) == PyTorch offline (whole sequence);
   3. onnxruntime streaming == PyTorch streaming (a proxy until the tract check in Rust).
-Writes <out> and <out>.json (metadata + check results).
+Writes <out>, <out>.json (metadata + check results) and <out stem>.parity.bin (PyTorch masks
+on a deterministic 60 s signal that `shared/` regenerates, for the Rust tract parity test).
 """
 
 from __future__ import annotations
@@ -47,6 +48,78 @@ def rust_framing_mag(x: np.ndarray) -> np.ndarray:
     for t in range(hop, len(x) + 1, hop):  # frame after sample t covers [t - n, t)
         frames.append(np.abs(np.fft.rfft(ring[t:t + n] * w)))
     return np.array(frames, np.float32)
+
+
+def parity_signal(n: int) -> np.ndarray:
+    """Twin of `prism_shared::split::parity_signal` (shared/src/split/mod.rs): same LCG, same
+    order of draws, float64 maths, float32 result."""
+    state = 12345
+    mask = (1 << 64) - 1
+
+    def uniform():
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) & mask
+        return (state >> 40) / 16777216.0
+
+    def hz(midi):
+        return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+    out = np.zeros(n, np.float64)
+    seg = 22050
+    for start in range(0, n, seg):
+        f = hz(33.0 + np.floor(uniform() * 15.0))
+        t = np.arange(min(seg, n - start)) / SR
+        env = np.minimum(t / 0.005, 1.0) * np.exp(-2.0 * t)
+        x = sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 9))
+        out[start:start + len(t)] += 0.25 * env * x
+    seg = 88200
+    for start in range(0, n, seg):
+        root = 55.0 + np.floor(uniform() * 12.0)
+        third = 3.0 if uniform() < 0.5 else 4.0
+        for interval in (0.0, third, 7.0):
+            f = hz(root + interval)
+            t = np.arange(min(seg, n - start)) / SR
+            env = np.minimum(t / 0.02, 1.0)
+            x = sum(np.sin(2 * np.pi * f * h * t) / h ** 1.5 for h in range(1, 6))
+            out[start:start + len(t)] += 0.07 * env * x
+    seg = 11025
+    for k, start in enumerate(range(0, n, seg)):
+        m = min(4410, n - start)
+        t = np.arange(m) / SR
+        noise = np.array([2.0 * uniform() - 1.0 for _ in range(m)])
+        out[start:start + m] += 0.3 * np.exp(-t / 0.03) * noise
+        if k % 2 == 0:
+            t = np.arange(min(seg, n - start)) / SR
+            out[start:start + len(t)] += 0.5 * np.exp(-t / 0.08) * np.sin(2 * np.pi * 60.0 * t)
+    return out.astype(np.float32)
+
+
+PARITY_SECONDS = 60.0
+PARITY_EVERY = 128  # frames stored in the fixture (plus the last one)
+
+
+def write_parity_fixture(model, path: Path) -> dict:
+    """PyTorch streaming masks on `parity_signal` (60 s), every PARITY_EVERY-th frame, for the
+    Rust tract parity test. Format: u32 count, then per frame u32 index + 3*513 f32 (LE)."""
+    audio = parity_signal(int(PARITY_SECONDS * SR))
+    mags = torch.from_numpy(rust_framing_mag(audio))
+    keep = list(range(0, len(mags), PARITY_EVERY))
+    if keep[-1] != len(mags) - 1:
+        keep.append(len(mags) - 1)
+    rows = []
+    with torch.no_grad():
+        st = model.init_state()
+        for i in range(len(mags)):
+            m, st = model.step(mags[i], st)
+            if i in keep:
+                rows.append((i, m.numpy().astype("<f4").reshape(-1)))
+    with open(path, "wb") as f:
+        f.write(np.uint32(len(rows)).astype("<u4").tobytes())
+        for i, m in rows:
+            f.write(np.uint32(i).astype("<u4").tobytes())
+            f.write(m.tobytes())
+    return {"file": path.name, "seconds": PARITY_SECONDS, "frames": len(mags), "stored": len(rows),
+            "every": PARITY_EVERY, "rms": float(np.sqrt(np.mean(audio ** 2)))}
 
 
 def test_audio(data: Path, seconds: float) -> tuple[np.ndarray, str]:
@@ -126,6 +199,7 @@ def main():
     ort_ms = (time.time() - t0) / len(mag_np) * 1e3
     err_ort = float(np.max(np.abs(ortm - stream)))
 
+    parity = write_parity_fixture(model, out.with_suffix(".parity.bin"))
     size = out.stat().st_size
     meta = {
         "model": "prism-split-v1", "file": out.name, "bytes": size,
@@ -141,6 +215,7 @@ def main():
                    "ort_vs_torch_stream_max_abs": err_ort,
                    "torch_step_ms": torch_ms, "ort_step_ms": ort_ms,
                    "hop_ms": M.HOP / SR * 1e3},
+        "parity_fixture": parity,
     }
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
     print(json.dumps(meta["checks"], indent=1))

@@ -47,9 +47,9 @@ TRAIN_CONFIGS = {
                  ckpt_every=100, valid_items=16),
     "full": dict(model="full", steps=12000, batch=6, crop_s=2.0, lr=1e-3, valid_every=200,
                  ckpt_every=50, valid_items=32),
-    # the shipped v1 model: what one development session's CPU affords (~2 h on one shared
-    # core at ~2.3 s/step; 2800 x 8 x 1.5 s = 9.3 h of augmented audio, ~2.9 passes over train)
-    "v1": dict(model="full", steps=2800, batch=8, crop_s=1.5, lr=1.5e-3, valid_every=200,
+    # the shipped v1 model: what one development session's CPU affords (~1.7 h on one shared
+    # core at ~2.5 s/step; 2400 x 8 x 1.5 s = 8 h of augmented audio, ~2.5 passes over train)
+    "v1": dict(model="full", steps=2400, batch=8, crop_s=1.5, lr=1.5e-3, valid_every=200,
                ckpt_every=25, valid_items=32),
 }
 

@@ -1,0 +1,793 @@
+//! The real-time separation engine.
+//!
+//! Audio thread (never allocates, locks or waits in [`Deadline::RealTime`]):
+//!
+//! 1. the [`SpectralEngine`] STFT (periodic Hann, 75 % overlap; 1024 / 256 at 44.1 kHz, see
+//!    [`bins`](super::bins) for other rates) analyses every channel;
+//! 2. the mid channel's magnitude, mapped to the model's bins, goes into a preallocated
+//!    SPSC ring ([`rtrb`]) to the inference worker, tagged with its frame number;
+//! 3. the complex spectra wait in a delay line of `D` hops, where `D = max(1, ⌈max_block /
+//!    hop⌉)`: the worker always has at least one hop and at least one host block of real
+//!    time for a frame (with blocks of `B` samples, `B / hop` frames arrive at once);
+//! 4. the masks of the frame `D` hops ago come back through a second ring; they multiply
+//!    that frame's spectra, and overlap-add synthesises the three stems.
+//!
+//! Latency = `n + D · hop` samples, fixed at [`prepare`](Processor::prepare) (1280 samples,
+//! 29 ms, at 44.1 kHz with host blocks ≤ 256).
+//!
+//! **Deadline policy**: if a frame's masks are not back in time, that frame's delayed dry
+//! spectrum goes to "other" (so the stems still sum to the delayed input), the miss is
+//! counted, and the model's masks fade back in over [`FADE_HOPS`] hops; the 75 %-overlap
+//! synthesis window spreads every change over a window, so nothing clicks.
+//!
+//! **HPSS mode** (classical, no model): the streaming median-filter HPSS of
+//! [`crate::hpss`] on the same spectra, one frame of look-ahead: percussive → drums,
+//! harmonic below a 150–300 Hz crossover → bass, the rest of the harmonic part → other. It
+//! is selectable, and it takes over when no model loads or the model fails.
+//!
+//! [`Deadline::Wait`] is for offline use (the CLI, tests): the audio thread waits for each
+//! frame's masks instead of falling back, so the output is deterministic and equals what a
+//! real-time run without misses produces.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use atomic_float::AtomicF32;
+use realfft::num_complex::Complex;
+
+use super::bins::{fft_len_for_rate, BinMap};
+use super::model::{ModelError, NeuralModel};
+use super::{MODEL_BINS, NUM_STEMS};
+use crate::hpss::MedianHpss;
+use crate::stft::SpectralEngine;
+use crate::{sanitize_sample_rate, Processor};
+
+/// Hops over which the model's masks fade back in after a miss.
+pub const FADE_HOPS: usize = 8;
+/// Time-median length of HPSS mode, in frames (52 ms at 44.1 kHz).
+pub const HPSS_FRAMES: usize = 9;
+/// Frequency-median length of HPSS mode, in bins.
+pub const HPSS_BINS: usize = 17;
+/// Bass crossover of HPSS mode: all harmonic energy below the first frequency is bass,
+/// none above the second (raised cosine between).
+pub const HPSS_BASS_HZ: (f32, f32) = (150.0, 300.0);
+/// Largest magnitude the model is given (a full-scale sine at a bin centre is 256).
+pub const MAX_MODEL_MAGNITUDE: f32 = 2048.0;
+/// Frames the request ring holds beyond the scheduling delay.
+const RING_SLACK: usize = 64;
+
+/// Which separator produces the masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SplitMode {
+    /// The ONNX model (falls back to HPSS if it cannot run).
+    #[default]
+    Neural,
+    /// Classical median-filter HPSS with a bass crossover.
+    Hpss,
+}
+
+/// What to do when a frame's masks are late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deadline {
+    /// Real time: never wait; output the defined fallback and count the miss.
+    #[default]
+    RealTime,
+    /// Offline: wait for the worker (CLI and tests; never in a plugin).
+    Wait,
+}
+
+/// Where the model comes from.
+#[derive(Debug, Clone, Default)]
+pub enum ModelSource {
+    /// The model embedded in the binary.
+    #[default]
+    Default,
+    /// An ONNX file's bytes (a user's model).
+    Bytes(Arc<[u8]>),
+    /// No model: HPSS only.
+    None,
+}
+
+/// Engine settings fixed at `prepare`.
+#[derive(Debug, Clone, Default)]
+pub struct SplitSettings {
+    pub mode: SplitMode,
+    pub deadline: Deadline,
+    pub model: ModelSource,
+}
+
+/// The worker's state, as shown in the editor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StatusCode {
+    /// The model is being loaded and optimised on the worker thread.
+    Loading = 0,
+    /// The model runs.
+    Ready = 1,
+    /// No model was requested.
+    NoModel = 2,
+    /// No model loaded (not even the built-in one); HPSS runs instead (see the message).
+    LoadFailed = 3,
+    /// The model failed while running; HPSS runs instead (see the message).
+    RunFailed = 4,
+}
+
+impl StatusCode {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Loading,
+            1 => Self::Ready,
+            2 => Self::NoModel,
+            3 => Self::LoadFailed,
+            _ => Self::RunFailed,
+        }
+    }
+}
+
+/// Counters and status shared with the editor (atomics; the message is written by the
+/// worker thread and read by the GUI only, never touched by the audio thread).
+#[derive(Debug, Default)]
+pub struct SplitTelemetry {
+    status: AtomicU8,
+    message: Mutex<String>,
+    /// Frames whose masks were late (deadline misses).
+    pub misses: AtomicU64,
+    /// Frames the audio thread has completed.
+    pub frames: AtomicU64,
+    /// Frames the worker has run.
+    pub inferences: AtomicU64,
+    /// The worker's last and largest time per frame, in microseconds.
+    pub infer_us_last: AtomicF32,
+    pub infer_us_max: AtomicF32,
+    /// The worker's total inference time, nanoseconds.
+    pub infer_ns_total: AtomicU64,
+    /// Test hook: the worker sleeps this long before every frame (stall injection);
+    /// `u32::MAX` stalls it until the value changes.
+    pub inject_stall_us: AtomicU32,
+    /// Whether the masks in use are the model's (false: HPSS or fallback).
+    pub neural_active: AtomicBool,
+}
+
+/// A snapshot of [`SplitTelemetry`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitStatus {
+    pub code: StatusCode,
+    pub message: String,
+    pub misses: u64,
+    pub frames: u64,
+    pub infer_us_last: f32,
+    pub infer_us_max: f32,
+}
+
+impl SplitTelemetry {
+    fn set_status(&self, code: StatusCode, message: &str) {
+        if let Ok(mut m) = self.message.lock() {
+            m.clear();
+            m.push_str(message);
+        }
+        self.status.store(code as u8, Ordering::Release);
+    }
+
+    /// The worker's state. Real-time safe (an atomic load).
+    pub fn code(&self) -> StatusCode {
+        StatusCode::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    /// A snapshot for display (locks the message: not for the audio thread).
+    pub fn snapshot(&self) -> SplitStatus {
+        SplitStatus {
+            code: self.code(),
+            message: self.message.lock().map(|m| m.clone()).unwrap_or_default(),
+            misses: self.misses.load(Ordering::Relaxed),
+            frames: self.frames.load(Ordering::Relaxed),
+            infer_us_last: self.infer_us_last.load(Ordering::Relaxed),
+            infer_us_max: self.infer_us_max.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Request {
+    epoch: u32,
+    frame: u64,
+    mag: [f32; MODEL_BINS],
+}
+
+#[derive(Clone, Copy)]
+struct Response {
+    epoch: u32,
+    frame: u64,
+    masks: [f32; NUM_STEMS * MODEL_BINS],
+}
+
+/// The default model, parsed and optimised once per process and shared by all instances.
+fn default_model() -> Result<NeuralModel, ModelError> {
+    static CACHE: OnceLock<Result<NeuralModel, ModelError>> = OnceLock::new();
+    match CACHE.get_or_init(NeuralModel::load_default) {
+        Ok(m) => Ok(m.fresh()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+struct Worker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A model for a running engine's worker, loaded and validated elsewhere (e.g. the GUI
+/// thread), with a name for the status line.
+pub struct ModelSwap {
+    pub model: NeuralModel,
+    pub name: String,
+}
+
+/// The first model that loads: the requested one, else the built-in one.
+fn load_source(source: &ModelSource, telemetry: &SplitTelemetry) -> Option<NeuralModel> {
+    match source {
+        ModelSource::None => {
+            telemetry.set_status(StatusCode::NoModel, "no model: HPSS mode");
+            None
+        }
+        ModelSource::Default => match default_model() {
+            Ok(m) => {
+                telemetry.set_status(StatusCode::Ready, "built-in model prism-split-v1");
+                Some(m)
+            }
+            Err(e) => {
+                telemetry.set_status(
+                    StatusCode::LoadFailed,
+                    &format!("built-in model: {e}; running HPSS instead"),
+                );
+                None
+            }
+        },
+        ModelSource::Bytes(b) => {
+            match NeuralModel::load(b) {
+                Ok(m) => {
+                    telemetry.set_status(StatusCode::Ready, "user model");
+                    Some(m)
+                }
+                Err(e) => match default_model() {
+                    Ok(m) => {
+                        telemetry.set_status(
+                            StatusCode::Ready,
+                            &format!("user model rejected ({e}); using the built-in model"),
+                        );
+                        Some(m)
+                    }
+                    Err(e2) => {
+                        telemetry.set_status(
+                        StatusCode::LoadFailed,
+                        &format!("user model rejected ({e}); built-in model: {e2}; running HPSS instead"),
+                    );
+                        None
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn spawn_worker(
+    source: ModelSource,
+    telemetry: Arc<SplitTelemetry>,
+    mut requests: rtrb::Consumer<Request>,
+    mut responses: rtrb::Producer<Response>,
+    swaps: crossbeam::channel::Receiver<ModelSwap>,
+) -> Worker {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_w = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("prism-split-inference".into())
+        .spawn(move || {
+            let mut model = load_source(&source, &telemetry);
+            let mut epoch = u32::MAX;
+            let mut next_frame = 0u64;
+            let mut masks = [0.0f32; NUM_STEMS * MODEL_BINS];
+            while !stop_w.load(Ordering::Acquire) {
+                if let Ok(swap) = swaps.try_recv() {
+                    let mut m = swap.model;
+                    m.reset();
+                    model = Some(m);
+                    // The next request restarts the state.
+                    epoch = u32::MAX;
+                    telemetry.set_status(StatusCode::Ready, &swap.name);
+                }
+                let Some(net) = model.as_mut() else {
+                    // No usable model: drop requests (the audio thread runs HPSS).
+                    while requests.pop().is_ok() {}
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let Ok(req) = requests.pop() else {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                };
+                if req.epoch != epoch || req.frame != next_frame {
+                    // A new stream (reset) or a gap: the recurrent state starts afresh.
+                    net.reset();
+                    epoch = req.epoch;
+                }
+                next_frame = req.frame + 1;
+                let stall = telemetry.inject_stall_us.load(Ordering::Relaxed);
+                if stall == u32::MAX {
+                    // Stall until released (tests).
+                    while telemetry.inject_stall_us.load(Ordering::Relaxed) == u32::MAX
+                        && !stop_w.load(Ordering::Acquire)
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                } else if stall > 0 {
+                    std::thread::sleep(Duration::from_micros(stall as u64));
+                }
+                let t0 = Instant::now();
+                if let Err(e) = net.step(&req.mag, &mut masks) {
+                    telemetry
+                        .set_status(StatusCode::RunFailed, &format!("{e}; running HPSS instead"));
+                    model = None;
+                    continue;
+                }
+                let elapsed = t0.elapsed();
+                telemetry
+                    .infer_ns_total
+                    .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+                let us = elapsed.as_secs_f32() * 1e6;
+                telemetry.infer_us_last.store(us, Ordering::Relaxed);
+                if us > telemetry.infer_us_max.load(Ordering::Relaxed) {
+                    telemetry.infer_us_max.store(us, Ordering::Relaxed);
+                }
+                telemetry.inferences.fetch_add(1, Ordering::Relaxed);
+                let _ = responses.push(Response {
+                    epoch: req.epoch,
+                    frame: req.frame,
+                    masks,
+                });
+            }
+        })
+        .expect("spawning the inference thread");
+    Worker {
+        stop,
+        handle: Some(handle),
+    }
+}
+
+/// One synthesised frame, as an observer (editor, CLI plot) sees it.
+#[derive(Debug)]
+pub struct FrameView<'a> {
+    /// Per channel: the frame's complex spectrum (`host_bins` bins).
+    pub spectra: &'a [Vec<Complex<f32>>],
+    /// The masks applied, stem-major (3 × `host_bins`).
+    pub masks: &'a [f32],
+    pub host_bins: usize,
+    /// Frame number since the last reset.
+    pub frame: u64,
+    /// Whether the masks are the model's (false: HPSS or the miss fallback).
+    pub neural: bool,
+}
+
+/// Everything the per-hop callback touches (split from the STFT engine for borrowing).
+#[derive(Default)]
+struct FrameState {
+    mode: SplitMode,
+    deadline: Deadline,
+    num_channels: usize,
+    host_bins: usize,
+    map: BinMap,
+    /// Scheduling delay in hops.
+    delay_hops: usize,
+    epoch: u32,
+    /// Frames analysed since the last reset.
+    frame: u64,
+    /// First frame of the current run of submitted requests (after a reset or a switch).
+    first_submitted: Option<u64>,
+    host_mag: Vec<f32>,
+    request: Option<Box<Request>>,
+    /// Per delay slot and channel: the spectrum (`delay_hops + 1` slots).
+    delay: Vec<Vec<Vec<Complex<f32>>>>,
+    /// Per delay slot: the HPSS host masks (3 × host_bins) of that frame.
+    hpss_masks: Vec<Vec<f32>>,
+    hpss: MedianHpss,
+    bass_weight: Vec<f32>,
+    model_masks: Vec<f32>,
+    host_masks: Vec<f32>,
+    /// 0..=1: how much of the model's masks is used (1 - fallback share).
+    fade: f32,
+    requests: Option<rtrb::Producer<Request>>,
+    responses: Option<rtrb::Consumer<Response>>,
+    telemetry: Arc<SplitTelemetry>,
+}
+
+impl FrameState {
+    fn slot(&self, frame: u64) -> usize {
+        (frame % (self.delay_hops as u64 + 1)) as usize
+    }
+
+    /// The worker has a model and it has not failed (while it loads, HPSS runs).
+    fn model_usable(&self) -> bool {
+        self.responses.is_some() && self.telemetry.code() == StatusCode::Ready
+    }
+
+    /// Looks for the masks of `target` in the response ring (dropping stale ones) and
+    /// copies them to `model_masks`.
+    fn take_response(&mut self, target: u64) -> bool {
+        let Some(responses) = self.responses.as_mut() else {
+            return false;
+        };
+        loop {
+            let Ok(r) = responses.peek() else {
+                return false;
+            };
+            if r.epoch != self.epoch || r.frame < target {
+                let _ = responses.pop();
+                continue;
+            }
+            if r.frame > target {
+                return false;
+            }
+            self.model_masks.copy_from_slice(&r.masks);
+            let _ = responses.pop();
+            return true;
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        spectra: &[Vec<Complex<f32>>],
+        out: &mut [Vec<Complex<f32>>],
+        observer: &mut impl FnMut(&FrameView<'_>),
+    ) {
+        let nc = self.num_channels;
+        let hb = self.host_bins;
+        let k = self.frame;
+        // 1. Mid magnitude.
+        if nc >= 2 {
+            for (i, m) in self.host_mag.iter_mut().enumerate() {
+                *m = ((spectra[0][i] + spectra[1][i]) * 0.5).norm();
+            }
+        } else {
+            for (m, c) in self.host_mag.iter_mut().zip(&spectra[0]) {
+                *m = c.norm();
+            }
+        }
+        // 2. Submit to the worker.
+        let neural_wanted = self.mode == SplitMode::Neural && self.model_usable();
+        if neural_wanted {
+            if let (Some(req), Some(tx)) = (self.request.as_mut(), self.requests.as_mut()) {
+                req.epoch = self.epoch;
+                req.frame = k;
+                self.map.magnitudes_to_model(&self.host_mag, &mut req.mag);
+                // Input policy: the model never sees more than +18 dB re a full-scale sine.
+                for m in req.mag.iter_mut() {
+                    *m = m.min(MAX_MODEL_MAGNITUDE);
+                }
+                // A full ring (stalled worker) drops the frame; it will count as a miss.
+                let _ = tx.push(**req);
+                if self.first_submitted.is_none() {
+                    self.first_submitted = Some(k);
+                }
+            }
+        } else {
+            self.first_submitted = None;
+        }
+        // 3. HPSS (always, so switching and fallback are seamless): mask of frame k - 1.
+        let slot_k = self.slot(k);
+        for ch in 0..nc {
+            self.delay[slot_k][ch].copy_from_slice(&spectra[ch][..hb]);
+        }
+        let prev = self.slot(k.wrapping_sub(1));
+        let h = self.hpss.push(&self.host_mag);
+        if k >= 1 {
+            let dst = &mut self.hpss_masks[prev];
+            for i in 0..hb {
+                let harmonic = h[i];
+                dst[i] = 1.0 - harmonic;
+                dst[hb + i] = harmonic * self.bass_weight[i];
+                dst[2 * hb + i] = harmonic * (1.0 - self.bass_weight[i]);
+            }
+        }
+        self.frame += 1;
+        self.telemetry.frames.fetch_add(1, Ordering::Relaxed);
+        // 4. The target frame, D hops ago.
+        let d = self.delay_hops as u64;
+        if k < d {
+            // The delay line is still filling: silence (the input before the stream).
+            for o in out.iter_mut() {
+                o.fill(Complex::new(0.0, 0.0));
+            }
+            return;
+        }
+        let target = k - d;
+        let ts = self.slot(target);
+        let submitted = neural_wanted && self.first_submitted.is_some_and(|f| target >= f);
+        let mut have_model = false;
+        if submitted {
+            have_model = self.take_response(target);
+            if !have_model && self.deadline == Deadline::Wait {
+                // Offline: wait for the worker unless it has failed.
+                while self.model_usable() {
+                    if self.take_response(target) {
+                        have_model = true;
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+        // 5. Masks for the target frame.
+        if have_model {
+            self.map
+                .masks_to_host(&self.model_masks, &mut self.host_masks);
+            if self.fade < 1.0 {
+                let w = self.fade;
+                for s in 0..NUM_STEMS {
+                    let fallback = if s == NUM_STEMS - 1 { 1.0 } else { 0.0 };
+                    for m in &mut self.host_masks[s * hb..(s + 1) * hb] {
+                        *m = w * *m + (1.0 - w) * fallback;
+                    }
+                }
+            }
+            self.fade = (self.fade + 1.0 / FADE_HOPS as f32).min(1.0);
+            self.telemetry.neural_active.store(true, Ordering::Relaxed);
+        } else if !submitted {
+            self.host_masks.copy_from_slice(&self.hpss_masks[ts]);
+            self.telemetry.neural_active.store(false, Ordering::Relaxed);
+        } else {
+            // Deadline miss: the delayed dry frame goes to "other".
+            self.telemetry.misses.fetch_add(1, Ordering::Relaxed);
+            self.fade = 0.0;
+            self.host_masks.fill(0.0);
+            self.host_masks[2 * hb..].fill(1.0);
+            self.telemetry.neural_active.store(false, Ordering::Relaxed);
+        }
+        observer(&FrameView {
+            spectra: &self.delay[ts][..nc],
+            masks: &self.host_masks,
+            host_bins: hb,
+            frame: target,
+            neural: have_model,
+        });
+        // 6. Apply.
+        for s in 0..NUM_STEMS {
+            let mask = &self.host_masks[s * hb..(s + 1) * hb];
+            for ch in 0..nc {
+                let src = &self.delay[ts][ch];
+                let dst = &mut out[s * nc + ch];
+                for i in 0..hb {
+                    dst[i] = src[i] * mask[i];
+                }
+            }
+        }
+    }
+}
+
+/// Streaming drums / bass / other separation (see the module docs).
+///
+/// Outputs: `outputs[stem * num_channels + ch]`, stems in [`STEM_NAMES`](super::STEM_NAMES)
+/// order; with all masks summing to one, the stems add up to the input delayed by
+/// [`latency_samples`](Processor::latency_samples).
+pub struct SplitEngine {
+    settings: SplitSettings,
+    engine: SpectralEngine,
+    state: FrameState,
+    worker: Option<Worker>,
+    swap_tx: crossbeam::channel::Sender<ModelSwap>,
+    swap_rx: crossbeam::channel::Receiver<ModelSwap>,
+}
+
+impl Default for SplitEngine {
+    fn default() -> Self {
+        Self::new(SplitSettings::default())
+    }
+}
+
+impl SplitEngine {
+    /// Cheap: nothing is allocated or loaded until [`prepare`](Processor::prepare).
+    pub fn new(settings: SplitSettings) -> Self {
+        let (swap_tx, swap_rx) = crossbeam::channel::bounded(2);
+        Self {
+            swap_tx,
+            swap_rx,
+            settings,
+            engine: SpectralEngine::default(),
+            state: FrameState {
+                telemetry: Arc::new(SplitTelemetry::default()),
+                fade: 1.0,
+                ..FrameState::default()
+            },
+            worker: None,
+        }
+    }
+
+    /// A sender through which another thread hands the worker a new, already validated
+    /// model (it takes over at the next frame, with a fresh state).
+    pub fn model_swapper(&self) -> crossbeam::channel::Sender<ModelSwap> {
+        self.swap_tx.clone()
+    }
+
+    /// The shared counters and status (for an editor).
+    pub fn telemetry(&self) -> Arc<SplitTelemetry> {
+        self.state.telemetry.clone()
+    }
+
+    /// Sets where the model comes from; takes effect at the next
+    /// [`prepare`](Processor::prepare). Not real-time safe.
+    pub fn set_model_source(&mut self, source: ModelSource) {
+        self.settings.model = source;
+    }
+
+    /// Sets the deadline policy; takes effect at the next [`prepare`](Processor::prepare).
+    /// A plugin uses [`Deadline::Wait`] only when the host renders offline.
+    pub fn set_deadline(&mut self, deadline: Deadline) {
+        self.settings.deadline = deadline;
+    }
+
+    /// Selects the separator. Real-time safe; takes effect at the next hop.
+    pub fn set_mode(&mut self, mode: SplitMode) {
+        self.state.mode = mode;
+    }
+
+    /// The selected separator.
+    pub fn mode(&self) -> SplitMode {
+        self.state.mode
+    }
+
+    /// Number of channels prepared.
+    pub fn num_channels(&self) -> usize {
+        self.state.num_channels
+    }
+
+    /// STFT length at the prepared rate.
+    pub fn fft_len(&self) -> usize {
+        self.engine.fft_len()
+    }
+
+    /// Scheduling delay in hops.
+    pub fn delay_hops(&self) -> usize {
+        self.state.delay_hops
+    }
+
+    /// Blocks until the worker has loaded (or failed to load) the model, at most `timeout`.
+    /// Not for the audio thread. Returns the status then.
+    pub fn wait_until_loaded(&self, timeout: Duration) -> StatusCode {
+        let t0 = Instant::now();
+        loop {
+            let code = self.state.telemetry.code();
+            if code != StatusCode::Loading || t0.elapsed() >= timeout {
+                return code;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Processes one block: `inputs[ch]`, `outputs[stem * num_channels + ch]` (see the type
+    /// docs). Never allocates; in [`Deadline::RealTime`] never waits.
+    pub fn process(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        self.process_observed(inputs, outputs, |_| {});
+    }
+
+    /// [`process`](Self::process), calling `observer` with every synthesised frame (after
+    /// its masks are chosen). The observer runs on the audio thread: it must not allocate.
+    pub fn process_observed(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        mut observer: impl FnMut(&FrameView<'_>),
+    ) {
+        let state = &mut self.state;
+        if state.deadline == Deadline::Wait && state.telemetry.code() == StatusCode::Loading {
+            while state.telemetry.code() == StatusCode::Loading {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        self.engine.process(inputs, outputs, |spectra, out| {
+            state.on_frame(spectra, out, &mut observer)
+        });
+    }
+}
+
+impl Processor for SplitEngine {
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, num_channels: usize) {
+        let sample_rate = sanitize_sample_rate(sample_rate);
+        let nc = num_channels.clamp(1, 2);
+        let n = fft_len_for_rate(sample_rate);
+        let hop = n / 4;
+        // Stop the old worker before the rings it uses go away.
+        self.worker = None;
+        self.engine.prepare(n, nc, NUM_STEMS);
+        let map = BinMap::new(sample_rate, n);
+        let hb = map.host_bins();
+        let delay_hops = max_block.max(1).div_ceil(hop).max(1);
+        let slots = delay_hops + 1;
+        let s = &mut self.state;
+        s.deadline = self.settings.deadline;
+        if s.frame == 0 && s.epoch == 0 {
+            s.mode = self.settings.mode;
+        }
+        s.num_channels = nc;
+        s.host_bins = hb;
+        s.delay_hops = delay_hops;
+        s.host_mag = vec![0.0; hb];
+        s.delay = vec![vec![vec![Complex::new(0.0, 0.0); hb]; nc]; slots];
+        s.hpss_masks = vec![vec![0.0; NUM_STEMS * hb]; slots];
+        s.hpss.prepare(hb, HPSS_FRAMES, HPSS_BINS, 1);
+        s.bass_weight = (0..hb)
+            .map(|i| {
+                let f = i as f32 * sample_rate / n as f32;
+                let (lo, hi) = HPSS_BASS_HZ;
+                if f <= lo {
+                    1.0
+                } else if f >= hi {
+                    0.0
+                } else {
+                    0.5 + 0.5 * (std::f32::consts::PI * (f - lo) / (hi - lo)).cos()
+                }
+            })
+            .collect();
+        s.model_masks = vec![0.0; NUM_STEMS * MODEL_BINS];
+        s.host_masks = vec![0.0; NUM_STEMS * hb];
+        s.map = map;
+        s.request = Some(Box::new(Request {
+            epoch: 0,
+            frame: 0,
+            mag: [0.0; MODEL_BINS],
+        }));
+        let t = &s.telemetry;
+        t.misses.store(0, Ordering::Relaxed);
+        t.frames.store(0, Ordering::Relaxed);
+        t.inferences.store(0, Ordering::Relaxed);
+        t.infer_us_max.store(0.0, Ordering::Relaxed);
+        if matches!(self.settings.model, ModelSource::None) {
+            t.set_status(StatusCode::NoModel, "no model: HPSS mode");
+            self.worker = None;
+            s.requests = None;
+            s.responses = None;
+        } else {
+            t.set_status(StatusCode::Loading, "loading the model");
+            let (req_tx, req_rx) = rtrb::RingBuffer::new(delay_hops + RING_SLACK);
+            let (resp_tx, resp_rx) = rtrb::RingBuffer::new(delay_hops + RING_SLACK);
+            s.requests = Some(req_tx);
+            s.responses = Some(resp_rx);
+            self.worker = Some(spawn_worker(
+                self.settings.model.clone(),
+                t.clone(),
+                req_rx,
+                resp_tx,
+                self.swap_rx.clone(),
+            ));
+        }
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.engine.reset();
+        let s = &mut self.state;
+        s.epoch = s.epoch.wrapping_add(1);
+        s.frame = 0;
+        s.first_submitted = None;
+        s.fade = 1.0;
+        s.hpss.reset();
+        for slot in &mut s.delay {
+            for ch in slot {
+                ch.fill(Complex::new(0.0, 0.0));
+            }
+        }
+        for m in &mut s.hpss_masks {
+            m.fill(0.0);
+        }
+    }
+
+    fn latency_samples(&self) -> usize {
+        self.engine.fft_len() + self.state.delay_hops * self.engine.hop()
+    }
+}

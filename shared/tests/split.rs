@@ -1,0 +1,292 @@
+//! Prism Split: the shipped model in tract against PyTorch, model faults, the deadline
+//! policy, and the stems' sum.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prism_shared::split::{
+    parity_signal, Deadline, ModelError, ModelSource, NeuralModel, SplitEngine, SplitMode,
+    SplitSettings, StatusCode, DEFAULT_MODEL, MODEL_BINS, NUM_STEMS,
+};
+use prism_shared::stft::SpectralEngine;
+use prism_shared::Processor;
+
+fn fixture_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bundle/models/split/prism-split-v1.parity.bin")
+}
+
+/// `(frame index, 3 × 513 masks)` rows written by `export.py`.
+fn read_fixture() -> Vec<(usize, Vec<f32>)> {
+    let bytes = std::fs::read(fixture_path()).expect("parity fixture beside the model");
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let count = u32_at(0) as usize;
+    let row = 4 + 4 * NUM_STEMS * MODEL_BINS;
+    assert_eq!(bytes.len(), 4 + count * row, "fixture size");
+    (0..count)
+        .map(|r| {
+            let o = 4 + r * row;
+            let frame = u32_at(o) as usize;
+            let masks = (0..NUM_STEMS * MODEL_BINS)
+                .map(|i| {
+                    f32::from_le_bytes(bytes[o + 4 + 4 * i..o + 8 + 4 * i].try_into().unwrap())
+                })
+                .collect();
+            (frame, masks)
+        })
+        .collect()
+}
+
+/// Magnitudes of every frame the engine's STFT emits (mono, n = 1024).
+fn engine_magnitudes(signal: &[f32]) -> Vec<Vec<f32>> {
+    let mut engine = SpectralEngine::default();
+    engine.prepare(1024, 1, 1);
+    let mut out = vec![0.0f32; signal.len()];
+    let mut mags = Vec::new();
+    engine.process(&[signal], &mut [&mut out[..]], |spectra, outs| {
+        mags.push(spectra[0].iter().map(|c| c.norm()).collect::<Vec<f32>>());
+        outs[0].copy_from_slice(&spectra[0]);
+    });
+    mags
+}
+
+#[test]
+fn tract_matches_pytorch_over_a_minute_of_streaming() {
+    let fixture = read_fixture();
+    let signal = parity_signal(60 * 44_100);
+    let mags = engine_magnitudes(&signal);
+    assert_eq!(
+        fixture.last().unwrap().0 + 1,
+        mags.len(),
+        "fixture and engine disagree on the frame count"
+    );
+    let mut model = NeuralModel::load(DEFAULT_MODEL).expect("the shipped model loads");
+    let mut masks = vec![0.0f32; NUM_STEMS * MODEL_BINS];
+    let mut next = fixture.iter().peekable();
+    let mut worst = 0.0f32;
+    let mut compared = 0;
+    for (i, mag) in mags.iter().enumerate() {
+        model.step(mag, &mut masks).unwrap();
+        if let Some((frame, want)) = next.peek() {
+            if *frame == i {
+                let diff = masks
+                    .iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                worst = worst.max(diff);
+                compared += 1;
+                next.next();
+            }
+        }
+    }
+    assert_eq!(compared, fixture.len());
+    assert!(compared >= 80, "only {compared} frames compared");
+    println!("tract vs PyTorch over 60 s: max |Δmask| = {worst:e} over {compared} frames");
+    assert!(worst <= 1e-4, "tract differs from PyTorch by {worst}");
+}
+
+#[test]
+fn masks_of_the_shipped_model_sum_to_one() {
+    let mut model = NeuralModel::load(DEFAULT_MODEL).unwrap();
+    assert_eq!(model.state_shape().len(), 3);
+    let mags = engine_magnitudes(&parity_signal(44_100));
+    let mut masks = vec![0.0f32; NUM_STEMS * MODEL_BINS];
+    for mag in &mags {
+        model.step(mag, &mut masks).unwrap();
+        for j in 0..MODEL_BINS {
+            let s: f32 = (0..NUM_STEMS).map(|k| masks[k * MODEL_BINS + j]).sum();
+            assert!((s - 1.0).abs() < 1e-4, "bin {j}: {s}");
+        }
+    }
+}
+
+#[test]
+fn broken_model_files_are_clear_errors() {
+    assert_eq!(NeuralModel::load(&[]).unwrap_err(), ModelError::Empty);
+    let truncated = &DEFAULT_MODEL[..DEFAULT_MODEL.len() / 2];
+    assert!(matches!(
+        NeuralModel::load(truncated).unwrap_err(),
+        ModelError::Load(_) | ModelError::Interface(_) | ModelError::Panic(_)
+    ));
+    let mut corrupt = DEFAULT_MODEL.to_vec();
+    for b in corrupt.iter_mut().skip(16).step_by(7).take(4000) {
+        *b ^= 0x5a;
+    }
+    let err = NeuralModel::load(&corrupt).unwrap_err();
+    assert!(!err.to_string().is_empty());
+    let noise: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let err = NeuralModel::load(&noise).unwrap_err();
+    assert!(err.to_string().contains("model"), "{err}");
+    let text = b"this is not an onnx file at all\n".repeat(100);
+    assert!(NeuralModel::load(&text).is_err());
+}
+
+fn stereo_music(seconds: f32) -> Vec<Vec<f32>> {
+    let n = (seconds * 44_100.0) as usize;
+    let mono = parity_signal(n);
+    let right: Vec<f32> = mono
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x * (0.8 + 0.2 * ((i / 5000) % 2) as f32))
+        .collect();
+    vec![mono, right]
+}
+
+/// Streams planar stereo through an engine; returns `[stem][ch]` outputs.
+fn run_engine(engine: &mut SplitEngine, input: &[Vec<f32>], block: usize) -> Vec<Vec<Vec<f32>>> {
+    let len = input[0].len();
+    let nc = input.len();
+    let mut outs = vec![vec![vec![0.0f32; len]; nc]; NUM_STEMS];
+    let mut pos = 0;
+    while pos < len {
+        let m = block.min(len - pos);
+        let inputs: Vec<&[f32]> = input.iter().map(|c| &c[pos..pos + m]).collect();
+        let mut flat: Vec<&mut [f32]> = Vec::new();
+        for stem in outs.iter_mut() {
+            for ch in stem.iter_mut() {
+                flat.push(&mut ch[pos..pos + m]);
+            }
+        }
+        engine.process(&inputs, &mut flat);
+        pos += m;
+    }
+    outs
+}
+
+#[test]
+fn stems_sum_to_the_delayed_input() {
+    for mode in [SplitMode::Neural, SplitMode::Hpss] {
+        let mut engine = SplitEngine::new(SplitSettings {
+            mode,
+            deadline: Deadline::Wait,
+            model: ModelSource::Default,
+        });
+        engine.prepare(44_100.0, 256, 2);
+        assert_eq!(engine.latency_samples(), 1024 + 256, "window + one hop");
+        let input = stereo_music(3.0);
+        let outs = run_engine(&mut engine, &input, 256);
+        let lat = engine.latency_samples();
+        let mut worst = 0.0f32;
+        for ch in 0..2 {
+            for i in lat..input[0].len() {
+                let sum: f32 = (0..NUM_STEMS).map(|s| outs[s][ch][i]).sum();
+                worst = worst.max((sum - input[ch][i - lat]).abs());
+            }
+        }
+        println!("{mode:?}: max |sum of stems - delayed input| = {worst:e}");
+        assert!(
+            worst < 1e-4,
+            "{mode:?}: stems do not sum to the input ({worst})"
+        );
+        // And the separation is not trivial: every stem carries some of the signal.
+        for s in 0..NUM_STEMS {
+            let e: f32 = outs[s][0].iter().map(|x| x * x).sum();
+            assert!(e > 1e-3, "{mode:?}: stem {s} is silent");
+        }
+    }
+}
+
+#[test]
+fn a_stalled_worker_never_blocks_the_audio_thread_and_misses_go_to_other() {
+    let mut engine = SplitEngine::new(SplitSettings {
+        mode: SplitMode::Neural,
+        deadline: Deadline::RealTime,
+        model: ModelSource::Default,
+    });
+    engine.prepare(44_100.0, 128, 2);
+    assert_eq!(
+        engine.wait_until_loaded(Duration::from_secs(60)),
+        StatusCode::Ready
+    );
+    let telemetry = engine.telemetry();
+    // Stall forever: if process() waited for the worker, this test would hang.
+    telemetry.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    let input = stereo_music(1.0);
+    let outs = run_engine(&mut engine, &input, 128);
+    let misses = telemetry.misses.load(Ordering::Relaxed);
+    let frames = telemetry.frames.load(Ordering::Relaxed);
+    assert!(
+        misses + 2 >= frames - 1,
+        "{misses} misses of {frames} frames"
+    );
+    // Every missed frame is the delayed dry signal, all in "other".
+    let lat = engine.latency_samples();
+    let n = engine.fft_len();
+    for ch in 0..2 {
+        for i in (lat + 2 * n)..input[0].len() {
+            assert_eq!(outs[0][ch][i], 0.0, "drums during a stall");
+            assert_eq!(outs[1][ch][i], 0.0, "bass during a stall");
+            assert!((outs[2][ch][i] - input[ch][i - lat]).abs() < 1e-4);
+        }
+    }
+    // The worker resumes: at real-time pace (one 128-sample block per 2.9 ms) the masks
+    // come back.
+    telemetry.inject_stall_us.store(0, Ordering::Relaxed);
+    let block = stereo_music(128.0 / 44_100.0);
+    let mut hits = 0;
+    for _ in 0..400 {
+        run_engine(&mut engine, &block, 128);
+        std::thread::sleep(Duration::from_micros(2_900));
+        hits += telemetry.neural_active.load(Ordering::Relaxed) as usize;
+    }
+    assert!(hits > 0, "the model never came back after the stall");
+}
+
+#[test]
+fn a_model_that_does_not_load_falls_back_to_hpss_and_says_why() {
+    for (what, bytes) in [
+        ("empty", Vec::new()),
+        ("truncated", DEFAULT_MODEL[..1000].to_vec()),
+        ("garbage", vec![0x42u8; 4096]),
+    ] {
+        let mut engine = SplitEngine::new(SplitSettings {
+            mode: SplitMode::Neural,
+            deadline: Deadline::RealTime,
+            model: ModelSource::Bytes(Arc::from(bytes)),
+        });
+        engine.prepare(44_100.0, 512, 2);
+        let code = engine.wait_until_loaded(Duration::from_secs(30));
+        assert_eq!(code, StatusCode::LoadFailed, "{what}");
+        let status = engine.telemetry().snapshot();
+        assert!(
+            status.message.contains("HPSS"),
+            "{what}: {}",
+            status.message
+        );
+        let input = stereo_music(1.0);
+        let outs = run_engine(&mut engine, &input, 512);
+        // HPSS runs: drums get the noise hits, nothing is counted as a miss.
+        let drums: f32 = outs[0][0].iter().map(|x| x * x).sum();
+        assert!(drums > 1e-3, "{what}: no percussive output");
+        assert_eq!(engine.telemetry().snapshot().misses, 0, "{what}");
+    }
+}
+
+#[test]
+fn latency_grows_with_the_hosts_maximum_block_and_is_exact() {
+    for (max_block, hops) in [(64, 1), (256, 1), (257, 2), (512, 2), (4096, 16)] {
+        let mut engine = SplitEngine::new(SplitSettings {
+            mode: SplitMode::Hpss,
+            deadline: Deadline::Wait,
+            model: ModelSource::None,
+        });
+        engine.prepare(44_100.0, max_block, 1);
+        assert_eq!(engine.delay_hops(), hops, "max block {max_block}");
+        let lat = engine.latency_samples();
+        assert_eq!(lat, 1024 + 256 * hops);
+        let mut x = vec![0.0f32; lat + 4096];
+        x[333] = 1.0;
+        let outs = run_engine(&mut engine, &[x], max_block.min(300));
+        let sum: Vec<f32> = (0..outs[0][0].len())
+            .map(|i| (0..NUM_STEMS).map(|s| outs[s][0][i]).sum())
+            .collect();
+        let peak = (0..sum.len())
+            .max_by(|&a, &b| sum[a].abs().total_cmp(&sum[b].abs()))
+            .unwrap();
+        assert_eq!(peak, 333 + lat);
+    }
+}
