@@ -3,15 +3,21 @@
 
 Usage:
     vst3_check.py BUNDLE.vst3 [--expect-param NAME]... [--set NAME=VALUE]...
+                  [--delaying --tolerance T] [--render-input IN.wav --render-compare REF.wav
+                  --render-set NAME=VALUE]...
 
 Checks (every bundle):
   * the plugin loads; its parameters are listed (attribute name, display name, unit, range);
-  * reported_latency_samples == 0;
+  * reported_latency_samples == 0 (with --delaying: any latency >= 0, which pedalboard
+    compensates);
   * stereo audio at 44.1 kHz (sine + noise, several buffer sizes) comes out equal to the input
-    (bit-exact, or within 1e-7 absolute);
+    (bit-exact, or within --tolerance, default 1e-7 absolute);
   * mono audio passes through the same way (if the plugin accepts mono);
   * raw_state save -> load -> save is identical (if this pedalboard has raw_state).
 Optional:
+  * --render-input / --render-compare / --render-set: process IN.wav (float32) with those
+    parameters set and compare the (latency-compensated) output with REF.wav (within
+    --render-tolerance, after 0.1 s of parameter smoothing);
   * --expect-param NAME: a parameter with that display name (case-insensitive) must exist;
   * --set NAME=VALUE: set the parameter with that display name (found by listing, whatever
     pedalboard named the attribute) to VALUE, read it back, and re-check passthrough.
@@ -74,6 +80,9 @@ def test_signal(channels, seconds=2.0, seed=1234):
     return np.asarray(rows, dtype=np.float32)
 
 
+TOLERANCE = 1e-7
+
+
 def passthrough(plugin, x, what, buffer_size):
     try:
         y = plugin.process(x, SR, buffer_size=buffer_size, reset=True)
@@ -90,7 +99,27 @@ def passthrough(plugin, x, what, buffer_size):
         idx = int(np.argmax(np.abs(y - x)))
         ch, n = divmod(idx, x.shape[1])
         print(f"  first large difference at channel {ch}, sample {n}: in {x[ch, n]!r}, out {y[ch, n]!r}")
-    return check(exact or diff <= 1e-7, f"{what}: output equals input (exact={exact}, max |diff|={diff:.3g})")
+    return check(exact or diff <= TOLERANCE,
+                 f"{what}: output equals input (exact={exact}, max |diff|={diff:.3g}, tolerance {TOLERANCE:g})")
+
+
+def read_wav_f32(path):
+    """A float32 WAV as ([channels, samples] float32, rate), without soundfile."""
+    data = open(path, "rb").read()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", f"{path} is not a WAV"
+    pos, fmt, pcm = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"),
+                   int.from_bytes(body[4:8], "little"), int.from_bytes(body[14:16], "little"))
+        elif cid == b"data":
+            pcm = body
+        pos += 8 + size + (size & 1)
+    tag, channels, rate, bits = fmt
+    assert tag in (3, 0xFFFE) and bits == 32, f"{path}: need float32 WAV, got {fmt}"
+    return np.frombuffer(pcm, dtype="<f4").reshape(-1, channels).T.copy(), rate
 
 
 def find_param(plugin, display_name):
@@ -112,7 +141,15 @@ def main():
     ap.add_argument("bundle")
     ap.add_argument("--expect-param", action="append", default=[])
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--delaying", action="store_true", help="the plugin reports a latency")
+    ap.add_argument("--tolerance", type=float, default=1e-7)
+    ap.add_argument("--render-input", default=None)
+    ap.add_argument("--render-compare", default=None)
+    ap.add_argument("--render-tolerance", type=float, default=1e-4)
+    ap.add_argument("--render-set", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
+    global TOLERANCE
+    TOLERANCE = args.tolerance
     SUMMARY["bundle"] = args.bundle
     SUMMARY["pedalboard"] = getattr(pedalboard, "__version__", "?")
 
@@ -145,7 +182,10 @@ def main():
 
     latency = getattr(plugin, "reported_latency_samples", None)
     SUMMARY["reported_latency_samples"] = latency
-    check(latency == 0, f"reported_latency_samples == 0 (got {latency!r})")
+    if args.delaying:
+        check(isinstance(latency, int) and latency >= 0, f"reported_latency_samples >= 0 (got {latency!r})")
+    else:
+        check(latency == 0, f"reported_latency_samples == 0 (got {latency!r})")
 
     stereo = test_signal(2)
     for bs in (64, 512, 4096):
@@ -180,6 +220,31 @@ def main():
         check(ok, f"{attr} reads back {got!r} after setting {target!r}")
         passthrough(plugin, stereo, f"stereo after setting {attr}", 512)
 
+    if args.render_input and args.render_compare:
+        x, rate = read_wav_f32(args.render_input)
+        ref, _ = read_wav_f32(args.render_compare)
+        for spec in args.render_set:
+            name, value = spec.split("=", 1)
+            attr, _ = find_param(plugin, name)
+            if check(attr is not None, f"parameter {name!r} found for --render-set"):
+                if value.lower() in ("true", "false"):
+                    setattr(plugin, attr, value.lower() == "true")
+                else:
+                    try:
+                        setattr(plugin, attr, float(value))
+                    except (TypeError, ValueError):
+                        setattr(plugin, attr, value)
+                print(f"render: {attr} = {getattr(plugin, attr)!r}")
+        y = np.asarray(plugin.process(x, float(rate), buffer_size=512, reset=True), dtype=np.float32)
+        check(y.shape == ref.shape, f"render: output shape {y.shape} == reference {ref.shape}")
+        if y.shape == ref.shape:
+            skip = int(0.1 * rate)  # parameter smoothing at the start
+            diff = float(np.max(np.abs(y[:, skip:] - ref[:, skip:])))
+            rms = float(np.sqrt(np.mean(ref[:, skip:] ** 2)))
+            check(rms > 1e-3 and diff <= args.render_tolerance,
+                  f"render with {args.render_set} equals {args.render_compare} "
+                  f"(max |diff| {diff:.3g}, reference RMS {rms:.3g}, tolerance {args.render_tolerance:g})")
+
     mono = test_signal(1, seconds=1.0, seed=99)
     try:
         y = plugin.process(mono, SR, buffer_size=512, reset=True)
@@ -188,7 +253,7 @@ def main():
         if y.shape == mono.shape:
             exact = bool(np.array_equal(y, mono))
             diff = float(np.max(np.abs(y - mono)))
-            check(exact or diff <= 1e-7, f"mono passthrough (exact={exact}, max |diff|={diff:.3g})")
+            check(exact or diff <= TOLERANCE, f"mono passthrough (exact={exact}, max |diff|={diff:.3g})")
         else:
             check(False, f"mono input gives output shape {y.shape}, expected {mono.shape}")
     except Exception as e:  # noqa: BLE001

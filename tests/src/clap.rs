@@ -634,6 +634,8 @@ pub struct ProcessOptions {
 pub struct ProcessResult {
     /// Main output port audio, one `Vec` per channel.
     pub audio: Vec<Vec<f32>>,
+    /// The other output ports' audio, in port order (`aux[port][channel]`).
+    pub aux: Vec<Vec<Vec<f32>>>,
     /// Output events.
     pub events: Vec<OutEvent>,
     /// The status the plugin returned.
@@ -963,6 +965,22 @@ impl ClapPlugin {
         Some(ext.get(&handle))
     }
 
+    /// `clap.render`: switches between real-time and offline ("freewheeling") rendering.
+    /// Returns false if the plugin lacks the extension or refuses the mode.
+    pub fn set_render_offline(&mut self, offline: bool) -> bool {
+        use clack_extensions::render::{PluginRender, RenderMode};
+        let Some(ext) = self.ext::<PluginRender>() else {
+            return false;
+        };
+        let mut handle = self.instance.plugin_handle();
+        let mode = if offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        };
+        ext.set(&mut handle, mode).is_ok()
+    }
+
     /// `clap.state` `save` into a byte vector.
     pub fn save_state(&mut self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -1249,6 +1267,12 @@ impl ClapPlugin {
                 ch[..frames].fill(0.0);
             }
         }
+        // Untouched auxiliary output shows as NaN.
+        for port in self.aux_out.iter_mut() {
+            for ch in port.iter_mut() {
+                ch[..frames].fill(f32::NAN);
+            }
+        }
 
         // Channel pointer arrays, one per port.
         let in_ptrs: Vec<Vec<*mut f32>> = self
@@ -1338,9 +1362,17 @@ impl ClapPlugin {
         drop(out_ptrs);
         drop(in_ptrs);
         let audio = if in_place { main_in_buf } else { main_out_buf };
+        let aux = self
+            .aux_out
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != main_out)
+            .map(|(_, port)| port.iter().map(|c| c[..frames].to_vec()).collect())
+            .collect();
         self.pump_main_thread();
         Ok(ProcessResult {
             audio,
+            aux,
             events,
             status,
         })

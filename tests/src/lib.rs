@@ -21,3 +21,18 @@ pub mod signal;
 pub mod xvfb;
 
 pub use bundles::{bundle_dir, require_bundles, workspace_root, BundleKind};
+
+/// The `prism` CLI: `$PRISM_BIN_DIR/prism`, else `<target dir>/debug/prism`.
+pub fn cli_binary() -> std::path::PathBuf {
+    let bin_dir = std::env::var_os("PRISM_BIN_DIR")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"))
+                .join("debug")
+        });
+    bin_dir.join(format!("prism{}", std::env::consts::EXE_SUFFIX))
+}

@@ -1,7 +1,9 @@
 //! CLAP host tests: every plugin in every `*.clap` of the bundle directory is loaded with
 //! `clack-host` and driven the way hosts and validators drive it (see
-//! `shared/CONFORMANCE.md`). Prism plugins are analysers, so the generic audio assertion is:
-//! audio passes through **bit-exactly**, with latency 0, in place and out of place.
+//! `shared/CONFORMANCE.md`). The generic audio assertion (see `check_passthrough`): an
+//! analyser (latency 0) passes audio through **bit-exactly**; a plugin with latency `L`
+//! (Prism Split at unity gains) outputs its input delayed by exactly `L`, within 1e-4; in
+//! place and out of place.
 //!
 //! The `chroma_*` tests are specific to Prism Chroma (`com.prism-audio.chroma`).
 //!
@@ -41,8 +43,19 @@ fn test_signals(
     vec![("sine", sine), ("white noise", noise), ("silence", silence)]
 }
 
-/// Output must equal input bit for bit and be finite (for finite input).
-fn check_passthrough(what: &str, input: &[Vec<f32>], output: &[Vec<f32>]) -> Result<()> {
+/// The generic audio rule: a plugin with latency 0 (the analysers) passes its input through
+/// bit for bit; a plugin with latency `L` (Prism Split, whose remix at its default unity
+/// gains is the sum of its stems) outputs its input delayed by exactly `L` samples, within
+/// [`DELAYED_TOLERANCE`] (the STFT's reconstruction error). Within one call only the samples
+/// whose input lies in the same call are compared; all output must be finite where the
+/// input is, and for a delaying plugin always (its input policy: non-finite samples are
+/// silence, finite ones are clamped to ±1000).
+fn check_passthrough(
+    what: &str,
+    input: &[Vec<f32>],
+    output: &[Vec<f32>],
+    latency: usize,
+) -> Result<()> {
     ensure!(
         input.len() == output.len(),
         "{what}: {} input channels but {} output channels",
@@ -56,23 +69,52 @@ fn check_passthrough(what: &str, input: &[Vec<f32>], output: &[Vec<f32>]) -> Res
             i.len(),
             o.len()
         );
-        if let Some((n, x, y)) = first_bit_difference(i, o) {
-            bail!("{what}: channel {c} differs at sample {n}: input {x:e} ({:#010x}), output {y:e} ({:#010x})", x.to_bits(), y.to_bits());
+        if latency == 0 {
+            if let Some((n, x, y)) = first_bit_difference(i, o) {
+                bail!("{what}: channel {c} differs at sample {n}: input {x:e} ({:#010x}), output {y:e} ({:#010x})", x.to_bits(), y.to_bits());
+            }
+            if first_non_finite(i).is_none() {
+                if let Some((n, y)) = first_non_finite(o) {
+                    bail!("{what}: channel {c}: non-finite output {y} at sample {n}");
+                }
+            }
+            continue;
         }
-        if first_non_finite(i).is_none() {
-            if let Some((n, y)) = first_non_finite(o) {
-                bail!("{what}: channel {c}: non-finite output {y} at sample {n}");
+        if let Some((n, y)) = first_non_finite(o) {
+            bail!("{what}: channel {c}: non-finite output {y} at sample {n}");
+        }
+        for n in latency..o.len() {
+            let x = i[n - latency];
+            if x.is_finite() && x.abs() <= 1000.0 {
+                let err = (o[n] - x).abs();
+                ensure!(
+                    err <= DELAYED_TOLERANCE * x.abs().max(1.0),
+                    "{what}: channel {c}: output {} at sample {n} but input {x} at {} (latency {latency})",
+                    o[n],
+                    n - latency
+                );
             }
         }
     }
     Ok(())
 }
 
-fn check_latency_zero(p: &mut ClapPlugin, when: &str) -> Result<()> {
-    match p.latency() {
-        Some(0) => Ok(()),
-        Some(l) => bail!("{when}: clap.latency reports {l} samples, expected 0"),
-        None => bail!("{when}: plugin does not offer clap.latency"),
+/// See [`check_passthrough`].
+const DELAYED_TOLERANCE: f32 = 1e-4;
+
+/// The reported latency (0 if the plugin has no clap.latency).
+fn lat(p: &mut ClapPlugin) -> usize {
+    p.latency().unwrap_or(0) as usize
+}
+
+/// clap.latency must exist, and an analyser (no delay) must report 0 at any time.
+fn check_latency(p: &mut ClapPlugin, when: &str, expected: Option<u32>) -> Result<u32> {
+    match (p.latency(), expected) {
+        (None, _) => bail!("{when}: plugin does not offer clap.latency"),
+        (Some(l), Some(e)) if l != e => {
+            bail!("{when}: clap.latency reports {l} samples, expected {e}")
+        }
+        (Some(l), _) => Ok(l),
     }
 }
 
@@ -105,7 +147,13 @@ fn run_and_check(
     let r = p
         .process_signal(signal, blocks, placement)
         .with_context(|| what.to_owned())?;
-    check_passthrough(&format!("{what} ({placement:?})"), signal, &r.audio)?;
+    let latency = lat(p);
+    check_passthrough(
+        &format!("{what} ({placement:?})"),
+        signal,
+        &r.audio,
+        latency,
+    )?;
     Ok(r.events)
 }
 
@@ -335,9 +383,11 @@ fn ports_and_latency() {
             p.main_input_channels(),
             p.main_output_channels()
         );
-        check_latency_zero(&mut p, "inactive")?;
+        let analyser = d.features.iter().any(|f| f == "analyzer");
+        check_latency(&mut p, "inactive", analyser.then_some(0))?;
         p.activate(48_000.0, 1, 512)?;
-        check_latency_zero(&mut p, "active at 48 kHz")?;
+        let active = check_latency(&mut p, "active at 48 kHz", analyser.then_some(0))?;
+        let changed_at_activation = p.with_main_thread(|m| m.latency_changed.get());
         let n = p.main_input_channels();
         run_and_check(
             &mut p,
@@ -346,9 +396,18 @@ fn ports_and_latency() {
             &[512; 8],
             Placement::OutOfPlace,
         )?;
-        check_latency_zero(&mut p, "after processing")?;
-        let changed = p.with_main_thread(|m| m.latency_changed.get());
-        ensure!(changed == 0, "plugin announced {changed} latency change(s)");
+        check_latency(&mut p, "after processing", Some(active))?;
+        let changed = p.with_main_thread(|m| m.latency_changed.get()) - changed_at_activation;
+        ensure!(
+            changed == 0,
+            "plugin announced {changed} latency change(s) while processing"
+        );
+        if analyser {
+            ensure!(
+                changed_at_activation == 0,
+                "analyser announced a latency change"
+            );
+        }
         Ok(())
     });
 }
@@ -431,7 +490,9 @@ fn passthrough_is_bit_exact_at_common_rates_and_block_sizes() {
                 let ctx = format!("{sample_rate} Hz, max block {max}");
                 p.activate(sample_rate, 1, max as u32)
                     .with_context(|| ctx.clone())?;
-                check_latency_zero(&mut p, &ctx)?;
+                if d.features.iter().any(|f| f == "analyzer") {
+                    check_latency(&mut p, &ctx, Some(0))?;
+                }
                 let channels = p.main_input_channels();
                 let len = (sample_rate as usize) / 4;
                 let blocks = block_sizes(len, &block_pattern(max), max);
@@ -614,7 +675,23 @@ fn parameter_automation_does_not_touch_audio() {
                 }
                 pos += n;
             }
-            check_passthrough(&format!("param change every {every} samples"), &sig, &out)?;
+            // Parameters of an analyser never touch the audio; a delaying plugin's do (gains,
+            // mutes): there only finite output is required.
+            let latency = lat(&mut p);
+            if latency == 0 {
+                check_passthrough(
+                    &format!("param change every {every} samples"),
+                    &sig,
+                    &out,
+                    0,
+                )?;
+            } else if let Some((c, y)) = out
+                .iter()
+                .enumerate()
+                .find_map(|(c, o)| first_non_finite(o).map(|(_, y)| (c, y)))
+            {
+                bail!("param change every {every} samples: non-finite output {y} on channel {c}");
+            }
         }
         Ok(())
     });
@@ -650,7 +727,8 @@ fn non_finite_input_passes_through_and_recovers() {
                         .process(&block, &ProcessOptions::default())
                         .with_context(|| format!("{bad} in {shape}"))?;
                     // A pure pass-through copies even non-finite samples unchanged.
-                    check_passthrough(&format!("{bad:e} in {shape}"), &block, &r.audio)?;
+                    let latency = lat(&mut p);
+                    check_passthrough(&format!("{bad:e} in {shape}"), &block, &r.audio, latency)?;
                     let clean = noise(ch, 2048, 99);
                     run_and_check(
                         &mut p,
@@ -684,7 +762,9 @@ fn lifecycle_reactivate_reset_and_restart() {
         for (round, &(sr, max)) in configs.iter().enumerate() {
             let ctx = format!("round {round}: {sr} Hz, max {max}");
             p.activate(sr, 1, max).with_context(|| ctx.clone())?;
-            check_latency_zero(&mut p, &ctx)?;
+            if d.features.iter().any(|f| f == "analyzer") {
+                check_latency(&mut p, &ctx, Some(0))?;
+            }
             let ch = p.main_input_channels();
             let blocks = block_sizes(8192, &block_pattern(max as usize), max as usize);
             run_and_check(
@@ -718,10 +798,12 @@ fn lifecycle_reactivate_reset_and_restart() {
                 p.reset()?;
                 let block: Vec<Vec<f32>> = sig.iter().map(|c| c[pos..pos + n].to_vec()).collect();
                 let r = p.process(&block, &ProcessOptions::default())?;
+                let latency = lat(&mut p);
                 check_passthrough(
                     &format!("{ctx}, reset before block at {pos}"),
                     &block,
                     &r.audio,
+                    latency,
                 )?;
                 pos += n;
             }
@@ -917,7 +999,8 @@ fn two_instances_at_once() {
         let sb = noise(cb, 256, 2);
         for i in 0..50 {
             let ra = a.process(&sa, &ProcessOptions::default())?;
-            check_passthrough(&format!("instance A block {i}"), &sa, &ra.audio)?;
+            let la = lat(&mut a);
+            check_passthrough(&format!("instance A block {i}"), &sa, &ra.audio, la)?;
             let rb = b.process(
                 &sb,
                 &ProcessOptions {
@@ -925,11 +1008,13 @@ fn two_instances_at_once() {
                     events: vec![],
                 },
             )?;
-            check_passthrough(&format!("instance B block {i}"), &sb, &rb.audio)?;
+            let lb = lat(&mut b);
+            check_passthrough(&format!("instance B block {i}"), &sb, &rb.audio, lb)?;
         }
         drop(a);
         let rb = b.process(&sb, &ProcessOptions::default())?;
-        check_passthrough("instance B after A was destroyed", &sb, &rb.audio)?;
+        let lb = lat(&mut b);
+        check_passthrough("instance B after A was destroyed", &sb, &rb.audio, lb)?;
         drop(b);
 
         // Two threads, each with its own host and instance, processing concurrently.
@@ -1248,7 +1333,7 @@ fn feed_chord(
     let mono = signal::chord(notes, 440.0, sr, len, 0.6);
     let sig = vec![mono; ch];
     let r = p.process_signal(&sig, &block_sizes(len, &[512], 512), Placement::OutOfPlace)?;
-    check_passthrough("chord", &sig, &r.audio)?;
+    check_passthrough("chord", &sig, &r.audio, 0)?;
     tracker.ons.clear();
     tracker.offs.clear();
     tracker.feed(&r.events);
@@ -1347,7 +1432,7 @@ fn chroma_recovers_from_non_finite_input() {
     for bad in [f32::NAN, f32::INFINITY, f32::MAX] {
         let block = vec![vec![bad; 512]; ch];
         let r = p.process(&block, &ProcessOptions::default()).unwrap();
-        check_passthrough(&format!("{bad} block"), &block, &r.audio).unwrap();
+        check_passthrough(&format!("{bad} block"), &block, &r.audio, 0).unwrap();
     }
     let mut t = NoteTracker::default();
     feed_chord(&mut p, &[60, 64, 67], 3.0, &mut t).unwrap();

@@ -33,9 +33,9 @@ use anyhow::{bail, ensure, Context, Result};
 use prism_shared::chord::{chord_label, chord_midi_notes, NO_CHORD, NUM_CHORDS};
 use prism_tests::bundles::CHROMA_CLAP_ID;
 use prism_tests::clap::{ClapBundle, OutEvent, Placement};
+use prism_tests::cli_binary;
 use prism_tests::harness::chroma_bundle;
 use prism_tests::signal::{self, block_sizes};
-use prism_tests::workspace_root;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,21 +71,6 @@ fn describe(changes: &[Change]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `$PRISM_BIN_DIR/prism`, else `<target dir>/debug/prism`.
-fn cli_binary() -> PathBuf {
-    let bin_dir = std::env::var_os("PRISM_BIN_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("target"))
-                .join("debug")
-        });
-    bin_dir.join(format!("prism{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// C, G, A:min, F: the left channel in close position around C4, the right an octave lower

@@ -7,8 +7,8 @@
 //! Python: `$PRISM_VENV/bin/python`, else `<workspace>/.venv/bin/python`, with the packages
 //! of `tests/requirements.txt` (`cargo xtask test` installs them).
 
-use prism_tests::bundles::{self, BundleKind, CHROMA_NAME};
-use prism_tests::workspace_root;
+use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, SPLIT_NAME};
+use prism_tests::{cli_binary, workspace_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,6 +115,68 @@ fn vst3_bundles_have_the_linux_layout() {
     );
 }
 
+/// Prism Split: it reports a latency (pedalboard compensates it), its remix at unity gains
+/// is the input within 1e-4, and with "Drums Solo" on its output equals the drums stem that
+/// `prism split` writes for the same file.
+fn split_args() -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("prism-vst3-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("in.wav");
+    let x = prism_shared::split::parity_signal(3 * 44_100);
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44_100,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&input, spec).unwrap();
+    for &v in &x {
+        w.write_sample(v).unwrap();
+        w.write_sample(0.6 * v).unwrap();
+    }
+    w.finalize().unwrap();
+    let cli = cli_binary();
+    assert!(
+        cli.is_file(),
+        "{TEST}: the prism CLI was not found at {} (cargo build -p prism-cli)",
+        cli.display()
+    );
+    let status = Command::new(&cli)
+        .args([
+            "split",
+            input.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+            "--stems",
+            "drums",
+            "-q",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{TEST}: prism split failed");
+    let mut args: Vec<String> = ["--delaying", "--tolerance", "1e-4"]
+        .map(String::from)
+        .to_vec();
+    for name in [
+        "Separator",
+        "Drums Gain",
+        "Drums Solo",
+        "Bass Mute",
+        "Other Gain",
+        "Bypass",
+    ] {
+        args.push("--expect-param".into());
+        args.push(name.into());
+    }
+    args.push("--render-input".into());
+    args.push(input.to_string_lossy().into_owned());
+    args.push("--render-compare".into());
+    args.push(dir.join("drums.wav").to_string_lossy().into_owned());
+    args.push("--render-set".into());
+    args.push("Drums Solo=True".into());
+    args
+}
+
 #[test]
 fn vst3_pedalboard_passthrough_latency_and_params() {
     let Some(vst3s) = bundles::require_bundles(BundleKind::Vst3, TEST) else {
@@ -131,6 +193,9 @@ fn vst3_pedalboard_passthrough_latency_and_params() {
             }
             args.push("--set".into());
             args.push("Reference Pitch=442".into());
+        }
+        if bundles::bundle_stem(bundle) == SPLIT_NAME {
+            args.extend(split_args());
         }
         let (code, stdout, stderr) = run_script(&py, &args, Duration::from_secs(300));
         eprintln!(

@@ -74,6 +74,25 @@ pub const TEST: &[Requirement] = &[
     ),
 ];
 
+/// Needed by `cargo xtask eval` on top of [`BUILD`] and [`TEST`]: the Split recipe's
+/// soundfonts and drum kits (its held-out test timbres) and ffmpeg (museval imports
+/// stempeg, which refuses to load without it).
+pub const EVAL: &[Requirement] = &[
+    one(
+        &["musescore-general-soundfont"],
+        "Split training/validation timbres (render.py)",
+    ),
+    one(&["timgm6mb-soundfont"], "Split held-out test timbres"),
+    one(
+        &["avldrums.lv2-soundfont"],
+        "Split drum kits (train and held-out)",
+    ),
+    one(
+        &["ffmpeg"],
+        "museval (via stempeg) for the Split evaluation",
+    ),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Install what is missing if running as root; fail with the install line otherwise.

@@ -23,12 +23,15 @@ pub const REQUIREMENTS: &str = "tests/eval/requirements.txt";
 pub enum Suite {
     /// Chord/chroma accuracy of the chroma analyser (`tests/eval/chroma_eval.py`).
     Chroma,
+    /// Separation quality of Prism Split, BSSEval v4 (`tests/eval/split_eval.py`).
+    Split,
 }
 
 impl Suite {
     fn name(self) -> &'static str {
         match self {
             Suite::Chroma => "chroma",
+            Suite::Split => "split",
         }
     }
 
@@ -36,6 +39,7 @@ impl Suite {
     fn script(self) -> &'static str {
         match self {
             Suite::Chroma => "tests/eval/chroma_eval.py",
+            Suite::Split => "tests/eval/split_eval.py",
         }
     }
 }
@@ -60,7 +64,7 @@ pub fn run(
         }
     }
     deps::ensure(
-        &[deps::BUILD, deps::TEST].concat(),
+        &[deps::BUILD, deps::TEST, deps::EVAL].concat(),
         deps::Mode::InstallIfRoot,
     )?;
     process::run(

@@ -1,0 +1,363 @@
+//! Prism Split: real-time drums / bass / other separation.
+//!
+//! The main output is the remix (per-stem gain, mute, solo); each stem also leaves on its
+//! own auxiliary output (pre-fader) so a DAW can route stems to tracks. The STFT, masking
+//! and synthesis run on the audio thread in `prism-shared`'s [`SplitEngine`]; the ONNX model
+//! runs on the engine's worker thread (tract allocates), reached only through preallocated
+//! SPSC rings. Latency is fixed at activation and reported to the host.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use atomic_float::AtomicF32;
+use nice_plug::prelude::*;
+use nice_plug_egui::EguiEditorState;
+use prism_shared::split::display::{ReducedFrame, Reducer};
+use prism_shared::split::{
+    Deadline, ModelSource, ModelSwap, SplitEngine, SplitSettings, SplitTelemetry, NUM_STEMS,
+};
+use prism_shared::Processor;
+
+mod editor;
+pub mod params;
+
+pub use params::{Separator, SplitParams};
+
+/// Reduced frames buffered for the editor (≈ 1.5 s at 172 frames/s).
+const FRAME_RING: usize = 256;
+/// Gain smoothing for mute / solo changes, seconds.
+const GAIN_TIME_S: f32 = 0.005;
+/// Bypass crossfade, seconds.
+const BYPASS_TIME_S: f32 = 0.010;
+
+/// Scalars the editor shows (relaxed atomics, written by the audio thread while the editor is
+/// open, except the activation-time values).
+#[derive(Default)]
+pub struct Meters {
+    /// Per stem: the block's output peak (post-fader, linear).
+    pub stem_peak: [AtomicF32; NUM_STEMS],
+    /// Audio-thread time of the last block / the block's duration.
+    pub cpu_load: AtomicF32,
+    /// Reported latency in samples.
+    pub latency_samples: AtomicU32,
+    pub sample_rate: AtomicF32,
+    /// Engine frames per second (for the spectrogram's time axis).
+    pub frame_rate_hz: AtomicF32,
+}
+
+/// The plugin.
+pub struct PrismSplit {
+    params: Arc<SplitParams>,
+    editor_state: Arc<EguiEditorState>,
+    meters: Arc<Meters>,
+    engine: SplitEngine,
+    telemetry: Arc<SplitTelemetry>,
+    swapper: crossbeam::channel::Sender<ModelSwap>,
+    num_channels: usize,
+    sample_rate: f32,
+    /// Copies of the main input (the host's buffer is overwritten in place).
+    inputs: Vec<Vec<f32>>,
+    /// `stems[stem * num_channels + ch]`.
+    stems: Vec<Vec<f32>>,
+    /// Per channel: a delay line of exactly the reported latency (bypass path).
+    dry: Vec<Vec<f32>>,
+    dry_pos: usize,
+    gains: [f32; NUM_STEMS],
+    bypass_mix: f32,
+    reducer: Reducer,
+    frames_tx: rtrb::Producer<ReducedFrame>,
+    frames_rx: Option<rtrb::Consumer<ReducedFrame>>,
+}
+
+impl Default for PrismSplit {
+    fn default() -> Self {
+        let (frames_tx, frames_rx) = rtrb::RingBuffer::new(FRAME_RING);
+        let engine = SplitEngine::new(SplitSettings {
+            deadline: Deadline::RealTime,
+            ..SplitSettings::default()
+        });
+        Self {
+            params: Arc::new(SplitParams::default()),
+            editor_state: EguiEditorState::from_size(
+                nice_plug::editor::dpi::LogicalSize::new(1000.0, 620.0),
+                1.0,
+            ),
+            meters: Arc::new(Meters::default()),
+            telemetry: engine.telemetry(),
+            swapper: engine.model_swapper(),
+            engine,
+            num_channels: 2,
+            sample_rate: 44_100.0,
+            inputs: Vec::new(),
+            stems: Vec::new(),
+            dry: Vec::new(),
+            dry_pos: 0,
+            gains: [1.0; NUM_STEMS],
+            bypass_mix: 0.0,
+            reducer: Reducer::default(),
+            frames_tx,
+            frames_rx: Some(frames_rx),
+        }
+    }
+}
+
+impl PrismSplit {
+    /// The model the saved path names (read here, off the audio thread); a path that cannot
+    /// be read falls back to the built-in model, and the worker says so.
+    fn model_source(&self) -> ModelSource {
+        let path = self
+            .params
+            .model_path
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        if path.is_empty() {
+            return ModelSource::Default;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => ModelSource::Bytes(Arc::from(bytes)),
+            // An unreadable file is the same as a rejected one: the worker falls back.
+            Err(_) => ModelSource::Bytes(Arc::from(Vec::new())),
+        }
+    }
+}
+
+impl Plugin for PrismSplit {
+    const NAME: &'static str = "Prism Split";
+    const VENDOR: &'static str = "Prism";
+    const URL: &'static str = "https://example.invalid/prism";
+    const EMAIL: &'static str = "prism@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            aux_output_ports: &[new_nonzero_u32(2); NUM_STEMS],
+            names: PortNames {
+                layout: Some("Stereo"),
+                main_input: Some("Input"),
+                main_output: Some("Remix"),
+                aux_inputs: &[],
+                aux_outputs: &["Drums", "Bass", "Other"],
+            },
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            aux_output_ports: &[new_nonzero_u32(1); NUM_STEMS],
+            names: PortNames {
+                layout: Some("Mono"),
+                main_input: Some("Input"),
+                main_output: Some("Remix"),
+                aux_inputs: &[],
+                aux_outputs: &["Drums", "Bass", "Other"],
+            },
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    type Editor = editor::Editor;
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(editor::EditorData {
+            params: self.params.clone(),
+            meters: self.meters.clone(),
+            telemetry: self.telemetry.clone(),
+            swapper: self.swapper.clone(),
+            state: self.editor_state.clone(),
+            frames: self.frames_rx.take()?,
+        })
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let nc = audio_io_layout
+            .main_input_channels
+            .map(|c| c.get() as usize)
+            .unwrap_or(2)
+            .clamp(1, 2);
+        let max_block = (buffer_config.max_buffer_size as usize).max(1);
+        let sr = buffer_config.sample_rate;
+        self.engine.set_model_source(self.model_source());
+        // Offline rendering (bounce, freeze) waits for every frame's masks, so a render equals
+        // `prism split`; in real time the engine never waits.
+        self.engine
+            .set_deadline(if buffer_config.process_mode == ProcessMode::Offline {
+                Deadline::Wait
+            } else {
+                Deadline::RealTime
+            });
+        self.engine.set_mode(self.params.separator.value().into());
+        self.engine.prepare(sr, max_block, nc);
+        let latency = self.engine.latency_samples();
+        self.num_channels = nc;
+        self.sample_rate = prism_shared::sanitize_sample_rate(sr);
+        self.inputs = vec![vec![0.0; max_block]; nc];
+        self.stems = vec![vec![0.0; max_block]; NUM_STEMS * nc];
+        self.dry = vec![vec![0.0; latency.max(1)]; nc];
+        self.dry_pos = 0;
+        self.reducer = Reducer::new(self.sample_rate, self.engine.fft_len());
+        self.bypass_mix = if self.params.bypass.value() { 1.0 } else { 0.0 };
+        self.meters
+            .latency_samples
+            .store(latency as u32, Ordering::Relaxed);
+        self.meters
+            .sample_rate
+            .store(self.sample_rate, Ordering::Relaxed);
+        self.meters.frame_rate_hz.store(
+            self.sample_rate / (self.engine.fft_len() / 4) as f32,
+            Ordering::Relaxed,
+        );
+        context.set_latency_samples(latency as u32);
+        true
+    }
+
+    fn reset(&mut self) {
+        self.engine.reset();
+        for d in &mut self.dry {
+            d.fill(0.0);
+        }
+        self.dry_pos = 0;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let started = Instant::now();
+        let n = buffer.samples();
+        let nc = self.num_channels;
+        if n == 0 || self.inputs.len() < nc {
+            return ProcessStatus::Normal;
+        }
+        let n = n.min(self.inputs[0].len());
+        let editor_open = self.editor_state.is_open();
+        {
+            let main = buffer.as_slice();
+            for ch in 0..nc {
+                let src = main.get(ch.min(main.len().saturating_sub(1)));
+                match src {
+                    Some(src) => self.inputs[ch][..n].copy_from_slice(&src[..n]),
+                    None => self.inputs[ch][..n].fill(0.0),
+                }
+            }
+        }
+        self.engine.set_mode(self.params.separator.value().into());
+        {
+            let ins: [&[f32]; 2] = [&self.inputs[0][..n], &self.inputs[nc - 1][..n]];
+            let mut outs: [&mut [f32]; 2 * NUM_STEMS] = Default::default();
+            for (slot, buf) in outs.iter_mut().zip(self.stems.iter_mut()) {
+                *slot = &mut buf[..n];
+            }
+            let reducer = &self.reducer;
+            let frames_tx = &mut self.frames_tx;
+            self.engine
+                .process_observed(&ins[..nc], &mut outs[..NUM_STEMS * nc], |view| {
+                    // Editor only, and only while it is open.
+                    if editor_open {
+                        let mut frame = ReducedFrame::default();
+                        reducer.reduce(view, &mut frame);
+                        let _ = frames_tx.push(frame);
+                    }
+                });
+        }
+
+        // The remix.
+        let stems_params = self.params.stems();
+        let any_solo = stems_params.iter().any(|p| p.solo.value());
+        let gain_coef = 1.0 - (-1.0 / (GAIN_TIME_S * self.sample_rate)).exp();
+        let bypass_target = if self.params.bypass.value() { 1.0 } else { 0.0 };
+        let bypass_step = 1.0 / (BYPASS_TIME_S * self.sample_rate);
+        let mut peaks = [0.0f32; NUM_STEMS];
+        let latency = self.dry.first().map_or(1, |d| d.len());
+        let main = buffer.as_slice();
+        for i in 0..n {
+            let mut targets = [0.0f32; NUM_STEMS];
+            for (s, p) in stems_params.iter().enumerate() {
+                let g = util::db_to_gain(p.gain_db.smoothed.next());
+                let audible = !p.mute.value() && (!any_solo || p.solo.value());
+                targets[s] = if audible { g } else { 0.0 };
+                self.gains[s] += (targets[s] - self.gains[s]) * gain_coef;
+            }
+            if self.bypass_mix < bypass_target {
+                self.bypass_mix = (self.bypass_mix + bypass_step).min(1.0);
+            } else if self.bypass_mix > bypass_target {
+                self.bypass_mix = (self.bypass_mix - bypass_step).max(0.0);
+            }
+            let pos = self.dry_pos;
+            for ch in 0..nc.min(main.len()) {
+                let d = &mut self.dry[ch];
+                let dry = d[pos];
+                d[pos] = prism_shared::sanitize::input_sample(self.inputs[ch][i]);
+                let mut wet = 0.0;
+                for s in 0..NUM_STEMS {
+                    let y = self.gains[s] * self.stems[s * nc + ch][i];
+                    peaks[s] = peaks[s].max(y.abs());
+                    wet += y;
+                }
+                main[ch][i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;
+            }
+            self.dry_pos = if pos + 1 == latency { 0 } else { pos + 1 };
+        }
+        // A mono layout's extra host channels (if any) get the first channel.
+        for ch in nc..main.len() {
+            let (first, rest) = main.split_at_mut(ch);
+            rest[0][..n].copy_from_slice(&first[0][..n]);
+        }
+        // Stems on their own buses, pre-fader.
+        for (s, bus) in aux.outputs.iter_mut().enumerate().take(NUM_STEMS) {
+            let chans = bus.as_slice();
+            for (ch, out) in chans.iter_mut().enumerate() {
+                let src = &self.stems[s * nc + ch.min(nc - 1)][..n];
+                let m = out.len().min(n);
+                out[..m].copy_from_slice(&src[..m]);
+            }
+        }
+        if editor_open {
+            for (meter, p) in self.meters.stem_peak.iter().zip(peaks) {
+                meter.store(p, Ordering::Relaxed);
+            }
+            let load = started.elapsed().as_secs_f32() / (n as f32 / self.sample_rate);
+            self.meters.cpu_load.store(load, Ordering::Relaxed);
+        }
+        ProcessStatus::Normal
+    }
+}
+
+impl ClapPlugin for PrismSplit {
+    const CLAP_ID: &'static str = "com.prism-audio.split";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Real-time drums / bass / other separation with stems on their own outputs");
+    const CLAP_MANUAL_URL: Option<&'static str> = Some(Self::URL);
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::Utility,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for PrismSplit {
+    const VST3_CLASS_ID: [u8; 16] = *b"PrismSplitStems1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
+}
+
+nice_export_clap!(PrismSplit);
+nice_export_vst3!(PrismSplit);

@@ -1,0 +1,104 @@
+//! Prism Split's parameters. IDs are short and never renamed (they key saved sessions).
+
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, RwLock};
+
+use nice_plug::prelude::*;
+use prism_shared::split::{SplitMode, NUM_STEMS};
+
+/// Separator as a host-visible enum.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Separator {
+    /// The ONNX model.
+    #[id = "neural"]
+    #[name = "Neural"]
+    Neural,
+    /// Median-filter HPSS with a bass crossover.
+    #[id = "hpss"]
+    #[name = "Classical (HPSS)"]
+    Hpss,
+}
+
+impl From<Separator> for SplitMode {
+    fn from(s: Separator) -> Self {
+        match s {
+            Separator::Neural => SplitMode::Neural,
+            Separator::Hpss => SplitMode::Hpss,
+        }
+    }
+}
+
+/// One stem's channel strip.
+#[derive(Params)]
+pub struct StemParams {
+    /// Level in the remix, dB.
+    #[id = "gain"]
+    pub gain_db: FloatParam,
+    #[id = "mute"]
+    pub mute: BoolParam,
+    #[id = "solo"]
+    pub solo: BoolParam,
+}
+
+impl StemParams {
+    fn new(name: &str) -> Self {
+        Self {
+            gain_db: FloatParam::new(
+                format!("{name} Gain"),
+                0.0,
+                FloatRange::Linear {
+                    min: -60.0,
+                    max: 12.0,
+                },
+            )
+            .with_smoother(SmoothingStyle::Linear(20.0))
+            .with_step_size(0.1)
+            .with_unit(" dB"),
+            mute: BoolParam::new(format!("{name} Mute"), false),
+            solo: BoolParam::new(format!("{name} Solo"), false),
+        }
+    }
+}
+
+/// All automatable, persisted parameters, and the persisted non-parameter state.
+#[derive(Params)]
+pub struct SplitParams {
+    #[id = "mode"]
+    pub separator: EnumParam<Separator>,
+    #[nested(id_prefix = "drums", group = "Drums")]
+    pub drums: StemParams,
+    #[nested(id_prefix = "bass", group = "Bass")]
+    pub bass: StemParams,
+    #[nested(id_prefix = "other", group = "Other")]
+    pub other: StemParams,
+    /// Crossfades to the (latency-compensated) dry input.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+    /// A user ONNX model's path ("" = the built-in model).
+    #[persist = "model_path"]
+    pub model_path: Arc<RwLock<String>>,
+    /// Stem whose mask the editor draws (0 drums, 1 bass, 2 other).
+    #[persist = "view_stem"]
+    pub view_stem: Arc<AtomicU8>,
+}
+
+impl Default for SplitParams {
+    fn default() -> Self {
+        Self {
+            separator: EnumParam::new("Separator", Separator::Neural),
+            drums: StemParams::new("Drums"),
+            bass: StemParams::new("Bass"),
+            other: StemParams::new("Other"),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+            model_path: Arc::new(RwLock::new(String::new())),
+            view_stem: Arc::new(AtomicU8::new(0)),
+        }
+    }
+}
+
+impl SplitParams {
+    /// The stems' strips in output order.
+    pub fn stems(&self) -> [&StemParams; NUM_STEMS] {
+        [&self.drums, &self.bass, &self.other]
+    }
+}

@@ -1,0 +1,231 @@
+//! Prism Split in a CLAP host: the auxiliary stem outputs, the reported latency against the
+//! measured delay, the remix, solo by parameter, and offline rendering.
+
+use anyhow::{ensure, Context, Result};
+use prism_shared::split::parity_signal;
+use prism_tests::bundles::{self, BundleKind, SPLIT_CLAP_ID, SPLIT_NAME};
+use prism_tests::clap::{ClapBundle, ClapPlugin, InEvent, Placement, ProcessOptions};
+use prism_tests::harness::load_with_plugins;
+
+fn split_bundle(test: &str) -> Option<ClapBundle> {
+    let path = bundles::require_named_bundle(BundleKind::Clap, SPLIT_NAME, test)?;
+    Some(load_with_plugins(&path).unwrap_or_else(|e| panic!("{test}: {e:#}")))
+}
+
+fn stereo(len: usize) -> Vec<Vec<f32>> {
+    let l = parity_signal(len);
+    let r: Vec<f32> = l.iter().map(|x| 0.7 * x).collect();
+    vec![l, r]
+}
+
+/// Processes `signal` in blocks of `block`; returns (main, aux[port][ch]) concatenated.
+fn run(
+    p: &mut ClapPlugin,
+    signal: &[Vec<f32>],
+    block: usize,
+    events_at_start: Vec<InEvent>,
+) -> Result<(Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>)> {
+    let len = signal[0].len();
+    let mut main = vec![Vec::new(); signal.len()];
+    let mut aux: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut pos = 0;
+    let mut events = events_at_start;
+    while pos < len {
+        let n = block.min(len - pos);
+        let chunk: Vec<Vec<f32>> = signal.iter().map(|c| c[pos..pos + n].to_vec()).collect();
+        let r = p.process(
+            &chunk,
+            &ProcessOptions {
+                placement: Placement::OutOfPlace,
+                events: std::mem::take(&mut events),
+            },
+        )?;
+        for (m, a) in main.iter_mut().zip(r.audio) {
+            m.extend(a);
+        }
+        if aux.is_empty() {
+            aux = r
+                .aux
+                .iter()
+                .map(|port| vec![Vec::new(); port.len()])
+                .collect();
+        }
+        for (dst, port) in aux.iter_mut().zip(r.aux) {
+            for (d, c) in dst.iter_mut().zip(port) {
+                d.extend(c);
+            }
+        }
+        pos += n;
+    }
+    Ok((main, aux))
+}
+
+fn energy(x: &[f32]) -> f64 {
+    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+}
+
+#[test]
+fn split_has_three_named_stereo_stem_outputs() {
+    let Some(bundle) = split_bundle("split_has_three_named_stereo_stem_outputs") else {
+        return;
+    };
+    let mut p = bundle.instantiate(SPLIT_CLAP_ID).unwrap();
+    let outs = p.audio_ports(false);
+    let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(outs.len(), 4, "main + 3 stems: {names:?}");
+    assert!(outs[0].is_main && outs[0].channel_count == 2, "{outs:?}");
+    for (port, want) in outs[1..].iter().zip(["Drums", "Bass", "Other"]) {
+        assert_eq!(port.channel_count, 2, "{port:?}");
+        assert!(
+            port.name.contains(want),
+            "port {:?} should be {want}",
+            port.name
+        );
+    }
+}
+
+#[test]
+fn split_measured_delay_equals_reported_latency() {
+    let Some(bundle) = split_bundle("split_measured_delay_equals_reported_latency") else {
+        return;
+    };
+    for (sr, max, block) in [
+        (44_100.0, 256u32, 256usize),
+        (44_100.0, 64, 64),
+        (48_000.0, 512, 100),
+        (96_000.0, 1024, 1024),
+    ] {
+        let mut p = bundle.instantiate(SPLIT_CLAP_ID).unwrap();
+        p.activate(sr, 1, max).unwrap();
+        let latency = p.latency().unwrap() as usize;
+        if sr == 44_100.0 && max <= 256 {
+            assert_eq!(latency, 1280, "window + one hop at 44.1 kHz");
+        }
+        let len = latency + 8192;
+        let mut x = vec![vec![0.0f32; len]; 2];
+        x[0][500] = 1.0;
+        x[1][500] = 1.0;
+        let (main, aux) = run(&mut p, &x, block, Vec::new()).unwrap();
+        let peak = (0..len)
+            .max_by(|&a, &b| main[0][a].abs().total_cmp(&main[0][b].abs()))
+            .unwrap();
+        assert_eq!(peak, 500 + latency, "{sr} Hz, max {max}");
+        assert!(
+            (main[0][peak] - 1.0).abs() < 1e-3,
+            "impulse gain {}",
+            main[0][peak]
+        );
+        // The stems, summed, are the same delayed impulse.
+        let sum: f32 = aux.iter().map(|port| port[0][peak]).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "stem sum {sum}");
+    }
+}
+
+#[test]
+fn split_offline_render_separates_and_the_stems_sum_to_the_remix() -> Result<()> {
+    let Some(bundle) = split_bundle("split_offline_render_separates") else {
+        return Ok(());
+    };
+    let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+    ensure!(p.set_render_offline(true), "clap.render offline refused");
+    p.activate(44_100.0, 1, 512)?;
+    let latency = p.latency().unwrap() as usize;
+    let x = stereo(4 * 44_100);
+    let (main, aux) = run(&mut p, &x, 512, Vec::new())?;
+    ensure!(aux.len() == 3, "{} aux ports", aux.len());
+    for ch in 0..2 {
+        for i in latency..x[0].len() {
+            let sum: f32 = aux.iter().map(|port| port[ch][i]).sum();
+            ensure!(
+                (sum - main[ch][i]).abs() < 1e-5,
+                "stems do not sum to the remix at {i}: {sum} vs {}",
+                main[ch][i]
+            );
+            ensure!(
+                (main[ch][i] - x[ch][i - latency]).abs() < 1e-4,
+                "remix is not the delayed input at {i}"
+            );
+        }
+    }
+    // Real separation: each stem carries a real share, none is the whole mix.
+    let total = energy(&main[0][latency..]);
+    for (s, port) in aux.iter().enumerate() {
+        let share = energy(&port[0][latency..]) / total;
+        ensure!(
+            (0.01..0.95).contains(&share),
+            "stem {s} carries {share:.3} of the energy"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn split_solo_drums_by_parameter_outputs_the_drums_stem() -> Result<()> {
+    let Some(bundle) = split_bundle("split_solo_drums_by_parameter") else {
+        return Ok(());
+    };
+    let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+    let solo = p
+        .param_by_name("Drums Solo")
+        .context("no 'Drums Solo' parameter")?;
+    ensure!(p.set_render_offline(true), "clap.render offline refused");
+    p.activate(44_100.0, 1, 512)?;
+    let x = stereo(3 * 44_100);
+    let (main, aux) = run(
+        &mut p,
+        &x,
+        512,
+        vec![InEvent::ParamValue {
+            time: 0,
+            id: solo.id,
+            value: 1.0,
+        }],
+    )?;
+    // After the 5 ms gain smoothing, the remix is the (pre-fader) drums stem.
+    let from = 4096;
+    let mut worst = 0.0f32;
+    for ch in 0..2 {
+        for i in from..x[0].len() {
+            worst = worst.max((main[ch][i] - aux[0][ch][i]).abs());
+        }
+    }
+    ensure!(
+        worst < 1e-4,
+        "solo drums differs from the drums stem by {worst}"
+    );
+    ensure!(energy(&aux[0][0][from..]) > 1.0, "drums stem is silent");
+    Ok(())
+}
+
+#[test]
+fn split_survives_hostile_rates_and_blocks_with_finite_output() -> Result<()> {
+    let Some(bundle) = split_bundle("split_survives_hostile_rates_and_blocks") else {
+        return Ok(());
+    };
+    for (sr, max) in [
+        (8_000.0, 1u32),
+        (11_025.0, 17),
+        (45_678.901, 2027),
+        (192_000.0, 16_384),
+        (384_000.0, 4096),
+    ] {
+        let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+        p.activate(sr, 1, max)?;
+        let mut x = stereo(40_000);
+        x[0][1000] = f32::NAN;
+        x[1][2000] = f32::INFINITY;
+        x[0][3000] = f32::MAX;
+        let (main, aux) = run(&mut p, &x, max as usize, Vec::new())?;
+        for (what, sig) in main
+            .iter()
+            .map(|c| ("main", c))
+            .chain(aux.iter().flatten().map(|c| ("stem", c)))
+        {
+            ensure!(
+                sig.iter().all(|v| v.is_finite()),
+                "{sr} Hz / {max}: non-finite {what} output"
+            );
+        }
+    }
+    Ok(())
+}
