@@ -183,8 +183,8 @@ fn stems_sum_to_the_delayed_input() {
             "{mode:?}: stems do not sum to the input ({worst})"
         );
         // And the separation is not trivial: every stem carries some of the signal.
-        for s in 0..NUM_STEMS {
-            let e: f32 = outs[s][0].iter().map(|x| x * x).sum();
+        for (s, stem) in outs.iter().enumerate() {
+            let e: f32 = stem[0].iter().map(|x| x * x).sum();
             assert!(e > 1e-3, "{mode:?}: stem {s} is silent");
         }
     }
@@ -228,16 +228,20 @@ fn a_stalled_worker_never_blocks_the_audio_thread_and_misses_go_to_other() {
     telemetry.inject_stall_us.store(0, Ordering::Relaxed);
     let block = stereo_music(128.0 / 44_100.0);
     let mut hits = 0;
-    for _ in 0..400 {
+    // Up to ~10 s: a loaded machine (parallel tests, debug build) may need a while.
+    for _ in 0..3_000 {
         run_engine(&mut engine, &block, 128);
         std::thread::sleep(Duration::from_micros(2_900));
         hits += telemetry.neural_active.load(Ordering::Relaxed) as usize;
+        if hits >= 3 {
+            break;
+        }
     }
     assert!(hits > 0, "the model never came back after the stall");
 }
 
 #[test]
-fn a_model_that_does_not_load_falls_back_to_hpss_and_says_why() {
+fn a_user_model_that_does_not_load_falls_back_to_the_built_in_one_and_says_why() {
     for (what, bytes) in [
         ("empty", Vec::new()),
         ("truncated", DEFAULT_MODEL[..1000].to_vec()),
@@ -245,25 +249,40 @@ fn a_model_that_does_not_load_falls_back_to_hpss_and_says_why() {
     ] {
         let mut engine = SplitEngine::new(SplitSettings {
             mode: SplitMode::Neural,
-            deadline: Deadline::RealTime,
+            deadline: Deadline::Wait,
             model: ModelSource::Bytes(Arc::from(bytes)),
         });
         engine.prepare(44_100.0, 512, 2);
         let code = engine.wait_until_loaded(Duration::from_secs(30));
-        assert_eq!(code, StatusCode::LoadFailed, "{what}");
+        assert_eq!(code, StatusCode::Ready, "{what}");
         let status = engine.telemetry().snapshot();
         assert!(
-            status.message.contains("HPSS"),
+            status.message.contains("rejected") && status.message.contains("built-in"),
             "{what}: {}",
             status.message
         );
-        let input = stereo_music(1.0);
-        let outs = run_engine(&mut engine, &input, 512);
-        // HPSS runs: drums get the noise hits, nothing is counted as a miss.
-        let drums: f32 = outs[0][0].iter().map(|x| x * x).sum();
-        assert!(drums > 1e-3, "{what}: no percussive output");
-        assert_eq!(engine.telemetry().snapshot().misses, 0, "{what}");
+        let outs = run_engine(&mut engine, &stereo_music(0.5), 512);
+        assert!(
+            engine.telemetry().neural_active.load(Ordering::Relaxed),
+            "{what}"
+        );
+        assert!(outs[0][0].iter().any(|x| *x != 0.0), "{what}: drums silent");
     }
+}
+
+#[test]
+fn without_a_model_hpss_runs_and_nothing_counts_as_a_miss() {
+    let mut engine = SplitEngine::new(SplitSettings {
+        mode: SplitMode::Neural,
+        deadline: Deadline::RealTime,
+        model: ModelSource::None,
+    });
+    engine.prepare(44_100.0, 512, 2);
+    assert_eq!(engine.telemetry().code(), StatusCode::NoModel);
+    let outs = run_engine(&mut engine, &stereo_music(1.0), 512);
+    let drums: f32 = outs[0][0].iter().map(|x| x * x).sum();
+    assert!(drums > 1e-3, "no percussive output");
+    assert_eq!(engine.telemetry().snapshot().misses, 0);
 }
 
 #[test]

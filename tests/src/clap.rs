@@ -972,13 +972,13 @@ impl ClapPlugin {
         let Some(ext) = self.ext::<PluginRender>() else {
             return false;
         };
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let mode = if offline {
             RenderMode::Offline
         } else {
             RenderMode::Realtime
         };
-        ext.set(&mut handle, mode).is_ok()
+        ext.set(&handle, mode).is_ok()
     }
 
     /// `clap.state` `save` into a byte vector.

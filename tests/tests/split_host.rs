@@ -18,13 +18,16 @@ fn stereo(len: usize) -> Vec<Vec<f32>> {
     vec![l, r]
 }
 
+/// Audio per channel.
+type Planar = Vec<Vec<f32>>;
+
 /// Processes `signal` in blocks of `block`; returns (main, aux[port][ch]) concatenated.
 fn run(
     p: &mut ClapPlugin,
     signal: &[Vec<f32>],
     block: usize,
     events_at_start: Vec<InEvent>,
-) -> Result<(Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>)> {
+) -> Result<(Planar, Vec<Planar>)> {
     let len = signal[0].len();
     let mut main = vec![Vec::new(); signal.len()];
     let mut aux: Vec<Vec<Vec<f32>>> = Vec::new();

@@ -305,9 +305,9 @@ impl Plugin for PrismSplit {
                 let dry = d[pos];
                 d[pos] = prism_shared::sanitize::input_sample(self.inputs[ch][i]);
                 let mut wet = 0.0;
-                for s in 0..NUM_STEMS {
-                    let y = self.gains[s] * self.stems[s * nc + ch][i];
-                    peaks[s] = peaks[s].max(y.abs());
+                for (s, (peak, gain)) in peaks.iter_mut().zip(self.gains).enumerate() {
+                    let y = gain * self.stems[s * nc + ch][i];
+                    *peak = peak.max(y.abs());
                     wet += y;
                 }
                 main[ch][i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;

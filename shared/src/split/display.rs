@@ -79,9 +79,9 @@ impl Reducer {
             let channels = view.spectra.len().max(1) as f32;
             out.level_db[r] =
                 10.0 * (energy * self.norm / ((b1 - b0) as f32 * channels) + 1e-12).log10();
-            for s in 0..NUM_STEMS {
-                out.masks[s][r] = if energy > 0.0 {
-                    (weighted[s] / energy).clamp(0.0, 1.0)
+            for (s, (row, w)) in out.masks.iter_mut().zip(weighted).enumerate() {
+                row[r] = if energy > 0.0 {
+                    (w / energy).clamp(0.0, 1.0)
                 } else {
                     view.masks[s * hb + b0.min(hb - 1)]
                 };

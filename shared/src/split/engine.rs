@@ -285,6 +285,7 @@ fn spawn_worker(
     mut requests: rtrb::Consumer<Request>,
     mut responses: rtrb::Producer<Response>,
     swaps: crossbeam::channel::Receiver<ModelSwap>,
+    delay_hops: usize,
 ) -> Worker {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_w = stop.clone();
@@ -310,10 +311,19 @@ fn spawn_worker(
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 };
-                let Ok(req) = requests.pop() else {
+                let Ok(mut req) = requests.pop() else {
                     std::thread::sleep(Duration::from_micros(200));
                     continue;
                 };
+                // Catching up after a stall: with more than `delay_hops` newer frames queued,
+                // this one is already late; skip to the newest that can still be on time
+                // (the gap restarts the recurrent state below).
+                while requests.slots() > delay_hops {
+                    match requests.pop() {
+                        Ok(newer) => req = newer,
+                        Err(_) => break,
+                    }
+                }
                 if req.epoch != epoch || req.frame != next_frame {
                     // A new stream (reset) or a gap: the recurrent state starts afresh.
                     net.reset();
@@ -482,8 +492,8 @@ impl FrameState {
         }
         // 3. HPSS (always, so switching and fallback are seamless): mask of frame k - 1.
         let slot_k = self.slot(k);
-        for ch in 0..nc {
-            self.delay[slot_k][ch].copy_from_slice(&spectra[ch][..hb]);
+        for (dst, src) in self.delay[slot_k].iter_mut().zip(spectra.iter().take(nc)) {
+            dst.copy_from_slice(&src[..hb]);
         }
         let prev = self.slot(k.wrapping_sub(1));
         let h = self.hpss.push(&self.host_mag);
@@ -764,6 +774,7 @@ impl Processor for SplitEngine {
                 req_rx,
                 resp_tx,
                 self.swap_rx.clone(),
+                delay_hops,
             ));
         }
         self.reset();
