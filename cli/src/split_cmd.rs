@@ -62,6 +62,9 @@ pub struct Separation {
     pub frames: Vec<ReducedFrame>,
     pub hop_s: f64,
     pub latency_samples: usize,
+    /// The worker's mean and largest inference time per frame, µs (0 in HPSS mode).
+    pub infer_us_mean: f64,
+    pub infer_us_max: f32,
 }
 
 /// Streams `channels` through a [`SplitEngine`] (offline deadline: waits for the worker) in
@@ -127,7 +130,16 @@ pub fn separate(
             ch.truncate(len);
         }
     }
+    let telemetry = engine.telemetry();
+    let inferences = telemetry.inferences.load(std::sync::atomic::Ordering::Relaxed);
+    let infer_ns = telemetry.infer_ns_total.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Separation {
+        infer_us_mean: if inferences > 0 {
+            infer_ns as f64 / inferences as f64 / 1e3
+        } else {
+            0.0
+        },
+        infer_us_max: telemetry.snapshot().infer_us_max,
         stems,
         frames,
         hop_s: (n / 4) as f64 / sample_rate as f64,
@@ -220,6 +232,14 @@ pub fn run(args: &SplitArgs) -> Result<()> {
             Mode::Neural => "neural",
             Mode::Hpss => "HPSS",
         };
+        if sep.infer_us_mean > 0.0 {
+            eprintln!(
+                "prism split: model inference {:.0} µs per frame on the worker thread (max {:.0} µs; the hop is {:.0} µs)",
+                sep.infer_us_mean,
+                sep.infer_us_max,
+                sep.hop_s * 1e6
+            );
+        }
         eprintln!(
             "prism split ({what}): {:.1} s of audio in {:.2} s ({:.0}x real time); stems {} in {}; engine latency {} samples (compensated)",
             audio.duration_s(),

@@ -312,7 +312,8 @@ fn spawn_worker(
                     continue;
                 };
                 let Ok(mut req) = requests.pop() else {
-                    std::thread::sleep(Duration::from_micros(200));
+                    // Woken early by an offline (`Deadline::Wait`) engine; real time polls.
+                    std::thread::park_timeout(Duration::from_micros(200));
                     continue;
                 };
                 // Catching up after a stall: with more than `delay_hops` newer frames queued,
@@ -415,6 +416,8 @@ struct FrameState {
     fade: f32,
     requests: Option<rtrb::Producer<Request>>,
     responses: Option<rtrb::Consumer<Response>>,
+    /// The worker, to wake it in offline mode.
+    worker_thread: Option<std::thread::Thread>,
     telemetry: Arc<SplitTelemetry>,
 }
 
@@ -483,6 +486,12 @@ impl FrameState {
                 }
                 // A full ring (stalled worker) drops the frame; it will count as a miss.
                 let _ = tx.push(**req);
+                if self.deadline == Deadline::Wait {
+                    // Offline only: a wake-up is a syscall, not for the real-time path.
+                    if let Some(t) = &self.worker_thread {
+                        t.unpark();
+                    }
+                }
                 if self.first_submitted.is_none() {
                     self.first_submitted = Some(k);
                 }
@@ -525,12 +534,18 @@ impl FrameState {
             have_model = self.take_response(target);
             if !have_model && self.deadline == Deadline::Wait {
                 // Offline: wait for the worker unless it has failed.
+                let mut spins = 0u32;
                 while self.model_usable() {
                     if self.take_response(target) {
                         have_model = true;
                         break;
                     }
-                    std::thread::yield_now();
+                    spins += 1;
+                    if spins < 2_000 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
                 }
             }
         }
@@ -760,6 +775,7 @@ impl Processor for SplitEngine {
         if matches!(self.settings.model, ModelSource::None) {
             t.set_status(StatusCode::NoModel, "no model: HPSS mode");
             self.worker = None;
+            s.worker_thread = None;
             s.requests = None;
             s.responses = None;
         } else {
@@ -768,14 +784,16 @@ impl Processor for SplitEngine {
             let (resp_tx, resp_rx) = rtrb::RingBuffer::new(delay_hops + RING_SLACK);
             s.requests = Some(req_tx);
             s.responses = Some(resp_rx);
-            self.worker = Some(spawn_worker(
+            let worker = spawn_worker(
                 self.settings.model.clone(),
                 t.clone(),
                 req_rx,
                 resp_tx,
                 self.swap_rx.clone(),
                 delay_hops,
-            ));
+            );
+            s.worker_thread = worker.handle.as_ref().map(|h| h.thread().clone());
+            self.worker = Some(worker);
         }
         self.reset();
     }
