@@ -131,8 +131,12 @@ pub fn separate(
         }
     }
     let telemetry = engine.telemetry();
-    let inferences = telemetry.inferences.load(std::sync::atomic::Ordering::Relaxed);
-    let infer_ns = telemetry.infer_ns_total.load(std::sync::atomic::Ordering::Relaxed);
+    let inferences = telemetry
+        .inferences
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let infer_ns = telemetry
+        .infer_ns_total
+        .load(std::sync::atomic::Ordering::Relaxed);
     Ok(Separation {
         infer_us_mean: if inferences > 0 {
             infer_ns as f64 / inferences as f64 / 1e3

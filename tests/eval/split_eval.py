@@ -132,6 +132,8 @@ def main():
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--systems", default=None, help="comma-separated subset (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="songs scored in parallel")
+    ap.add_argument("--reverse", action="store_true",
+                    help="score the songs last to first (a second process shares the cache)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +146,7 @@ def main():
         songs = songs[:args.limit]
     systems = ["prism-neural", "prism-hpss", "oracle", "mixture"]
     wanted = args.systems.split(",") if args.systems else systems
-    jobs = [(it, args.prism, str(out), wanted) for it in songs]
+    jobs = [(it, args.prism, str(out), wanted) for it in (songs[::-1] if args.reverse else songs)]
     t_start = time.time()
     results = []
     if args.jobs > 1:

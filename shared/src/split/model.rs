@@ -52,6 +52,11 @@ type Plan = Arc<TypedRunnableModel>;
 /// A loaded, optimised and validated Split model with its recurrent state.
 pub struct NeuralModel {
     plan: Plan,
+    /// tract's run state, reused across frames (made on first use; spawning one per frame
+    /// costs more than the network).
+    /// (A mutex only so that the shared, cached default model is `Sync`; the worker thread
+    /// is its one user, so it is never contended.)
+    session: std::sync::Mutex<Option<TypedSimpleState>>,
     state_shape: Vec<usize>,
     state: Tensor,
     zero_state: Tensor,
@@ -183,6 +188,7 @@ impl NeuralModel {
         let mag = Tensor::zero::<f32>(&[1, MODEL_BINS]).map_err(load)?;
         Ok(Self {
             plan,
+            session: std::sync::Mutex::new(None),
             state: zero_state.clone(),
             zero_state,
             state_shape,
@@ -194,6 +200,7 @@ impl NeuralModel {
     pub fn fresh(&self) -> Self {
         Self {
             plan: self.plan.clone(),
+            session: std::sync::Mutex::new(None),
             state_shape: self.state_shape.clone(),
             state: self.zero_state.clone(),
             zero_state: self.zero_state.clone(),
@@ -224,8 +231,16 @@ impl NeuralModel {
                         *d = if m.is_finite() { m.max(0.0) } else { 0.0 };
                     }
                 }
-                let mut out = self
-                    .plan
+                let mut session = self
+                    .session
+                    .lock()
+                    .map_err(|_| ModelError::Run("session lock poisoned".into()))?;
+                if session.is_none() {
+                    *session = Some(self.plan.spawn().map_err(run_err)?);
+                }
+                let mut out = session
+                    .as_mut()
+                    .expect("made above")
                     .run(tvec![self.mag.clone().into(), self.state.clone().into()])
                     .map_err(run_err)?;
                 if out.len() != 2 {
