@@ -132,6 +132,8 @@ def main():
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--systems", default=None, help="comma-separated subset (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="songs scored in parallel")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no scoring: report the songs whose every system is already cached")
     ap.add_argument("--reverse", action="store_true",
                     help="score the songs last to first (a second process shares the cache)")
     args = ap.parse_args()
@@ -146,6 +148,10 @@ def main():
         songs = songs[:args.limit]
     systems = ["prism-neural", "prism-hpss", "oracle", "mixture"]
     wanted = args.systems.split(",") if args.systems else systems
+    if args.report_only:
+        songs = [it for it in songs
+                 if all((out / "cache" / it["name"] / f"{sy}.json").exists() for sy in wanted)]
+        log(f"report only: {len(songs)} songs have every system cached")
     jobs = [(it, args.prism, str(out), wanted) for it in (songs[::-1] if args.reverse else songs)]
     t_start = time.time()
     results = []
@@ -248,7 +254,7 @@ def report(out: Path, rows, timing, systems, n_songs):
     for s in STEMS:
         nn, orc, mx = (agg(rows, sy, s, "SDR")[0] for sy in ("prism-neural", "oracle", "mixture"))
         lines.append(f"| {s} | {nn:.2f} | {orc:.2f} | {mx:.2f} | {nn - mx:+.2f} | {orc - nn:+.2f} |")
-    lines += ["", "## Speed (whole `prism split` process, 2 stems files written per stem)", ""]
+    lines += ["", "## Speed (whole `prism split` process: decode, engine, model, three WAV files)", ""]
     for system in ("prism-neural", "prism-hpss"):
         rt = timing["audio_s"] / max(timing[system], 1e-9)
         lines.append(f"- {system}: {timing[system]:.1f} s for {timing['audio_s']:.0f} s of audio ({rt:.0f}x real time)")
