@@ -186,6 +186,18 @@ fn demo_writes_every_output_without_any_input_file() {
     );
 }
 
+/// `prism split <input> -o <out>`, more arguments to add.
+fn split(input: &Path, out: &Path) -> Command {
+    let mut c = prism();
+    c.args([
+        "split",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    c
+}
+
 fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
     let mut r = hound::WavReader::open(path).unwrap();
     let spec = r.spec();
@@ -211,13 +223,7 @@ fn split_writes_aligned_stems_that_sum_to_the_input() {
     for mode in ["neural", "hpss"] {
         let out = dir.path().join(format!("stems-{mode}"));
         let png = dir.path().join(format!("masks-{mode}.png"));
-        let status = prism()
-            .args([
-                "split",
-                input.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ])
+        let status = split(&input, &out)
             .args(["--mode", mode, "--png", png.to_str().unwrap(), "-q"])
             .status()
             .unwrap();
@@ -266,13 +272,7 @@ fn split_block_size_does_not_change_the_stems() {
     let mut results = Vec::new();
     for block in ["64", "1000"] {
         let out = dir.path().join(format!("b{block}"));
-        let status = prism()
-            .args([
-                "split",
-                input.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ])
+        let status = split(&input, &out)
             .args(["--stems", "drums", "--block", block, "-q"])
             .status()
             .unwrap();
@@ -295,16 +295,7 @@ fn split_rejects_bad_models_and_stems_cleanly_without_files() {
         vec!["--model", "/nonexistent/model.onnx"],
         vec!["--stems", "vocals"],
     ] {
-        let o = prism()
-            .args([
-                "split",
-                input.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ])
-            .args(&extra)
-            .output()
-            .unwrap();
+        let o = split(&input, &out).args(&extra).output().unwrap();
         assert!(!o.status.success(), "{extra:?}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(err.trim().lines().count(), 1, "{extra:?}: one line: {err}");

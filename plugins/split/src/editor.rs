@@ -48,12 +48,7 @@ pub fn create(data: EditorData) -> Option<Editor> {
         .with_resize_hint(ResizeHint::RESIZABLE);
     let repaint = nice_plug_egui::RepaintNotifier::default();
     let state = data.state.clone();
-    let path = data
-        .params
-        .model_path
-        .read()
-        .map(|p| p.clone())
-        .unwrap_or_default();
+    let path = data.params.model_path();
     create_egui_editor(
         state,
         repaint,

@@ -106,12 +106,7 @@ impl PrismSplit {
     /// The model the saved path names (read here, off the audio thread); a path that cannot
     /// be read falls back to the built-in model, and the worker says so.
     fn model_source(&self) -> ModelSource {
-        let path = self
-            .params
-            .model_path
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_default();
+        let path = self.params.model_path();
         if path.is_empty() {
             return ModelSource::Default;
         }

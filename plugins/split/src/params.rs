@@ -97,6 +97,14 @@ impl Default for SplitParams {
 }
 
 impl SplitParams {
+    /// The saved model path ("" = the built-in model).
+    pub fn model_path(&self) -> String {
+        self.model_path
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
     /// The stems' strips in output order.
     pub fn stems(&self) -> [&StemParams; NUM_STEMS] {
         [&self.drums, &self.bass, &self.other]
