@@ -352,3 +352,94 @@ fn latency_grows_with_the_hosts_maximum_block_and_is_exact() {
         assert_eq!(peak, 333 + lat);
     }
 }
+
+/// A small ONNX model the test builds itself: `masks = Identity(mag)`, `state_out =
+/// Identity(state_in)`, with the given names and shapes (f32).
+fn identity_model(inputs: [(&str, &[i64]); 2], outputs: [&str; 2]) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb;
+    let value = |name: &str, dims: &[i64]| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            denotation: String::new(),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| pb::tensor_shape_proto::Dimension {
+                            denotation: String::new(),
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                        })
+                        .collect(),
+                }),
+            })),
+        }),
+        ..Default::default()
+    };
+    let node = |input: &str, output: &str| pb::NodeProto {
+        input: vec![input.into()],
+        output: vec![output.into()],
+        name: format!("id_{output}"),
+        op_type: "Identity".into(),
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "test".into(),
+            node: vec![node(inputs[0].0, outputs[0]), node(inputs[1].0, outputs[1])],
+            input: vec![
+                value(inputs[0].0, inputs[0].1),
+                value(inputs[1].0, inputs[1].1),
+            ],
+            output: vec![
+                value(outputs[0], inputs[0].1),
+                value(outputs[1], inputs[1].1),
+            ],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}
+
+#[test]
+fn models_of_the_wrong_interface_are_rejected_with_the_reason() {
+    // Loadable ONNX, wrong fit: each must say what does not fit.
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "masks of the wrong shape",
+            identity_model(
+                [("mag", &[1, 513]), ("state_in", &[2, 4])],
+                ["masks", "state_out"],
+            ),
+            "masks has shape",
+        ),
+        (
+            "wrong input names",
+            identity_model(
+                [("audio", &[1, 513]), ("h", &[2, 4])],
+                ["masks", "state_out"],
+            ),
+            "inputs are",
+        ),
+        (
+            "wrong mag shape",
+            identity_model(
+                [("mag", &[1, 256]), ("state_in", &[2, 4])],
+                ["masks", "state_out"],
+            ),
+            "input mag has shape",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let err = NeuralModel::load(&bytes).expect_err(what);
+        assert!(matches!(err, ModelError::Interface(_)), "{what}: {err}");
+        assert!(err.to_string().contains(want), "{what}: {err}");
+    }
+}
