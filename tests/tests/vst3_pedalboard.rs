@@ -8,7 +8,7 @@
 //! of `tests/requirements.txt` (`cargo xtask test` installs them).
 
 use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, SPLIT_NAME};
-use prism_tests::{cli_binary, workspace_root};
+use prism_tests::workspace_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,55 +115,18 @@ fn vst3_bundles_have_the_linux_layout() {
     );
 }
 
-/// Prism Split: it reports a latency (pedalboard compensates it), its remix at unity gains
-/// is the input within 1e-4, and with "Drums Solo" on its output equals the drums stem that
-/// `prism split` writes for the same file.
+/// Prism Split: it loads, reports a latency (pedalboard compensates it), and has its
+/// parameters by display name.
+///
+/// Known limitation (not yet solved): pedalboard (JUCE) hands no buffers to Split's three
+/// auxiliary stem buses, and nice-plug 0.4.2's VST3 wrapper then skips `process()`
+/// altogether (its debug log: "output_slices.len() != 0", "buffer_is_valid"), so the host
+/// hears its own input. Until the plugin offers a layout without stem buses that such hosts
+/// pick, the audio checks are off here (`--no-audio`); the audio path is tested through CLAP
+/// (`tests/tests/split_host.rs`). `vst3_check.py --render-input/--render-compare` is ready
+/// for the solo-drums-vs-`prism split` comparison once audio flows.
 fn split_args() -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("prism-vst3-split-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("in.wav");
-    let x = prism_shared::split::parity_signal(3 * 44_100);
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 44_100,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(&input, spec).unwrap();
-    for &v in &x {
-        w.write_sample(v).unwrap();
-        w.write_sample(0.6 * v).unwrap();
-    }
-    w.finalize().unwrap();
-    let cli = cli_binary();
-    assert!(
-        cli.is_file(),
-        "{TEST}: the prism CLI was not found at {} (cargo build -p prism-cli)",
-        cli.display()
-    );
-    let status = Command::new(&cli)
-        .args([
-            "split",
-            input.to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-            "--stems",
-            "drums",
-            "-q",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "{TEST}: prism split failed");
-    // Known limitation (not yet solved): pedalboard (JUCE) hands no buffers to Split's three
-    // auxiliary stem buses, and nice-plug 0.4.2's VST3 wrapper then skips `process()`
-    // altogether (its debug log: "output_slices.len() != 0", "buffer_is_valid"), so the host
-    // hears its own input. Until the plugin offers a layout without stem buses that such
-    // hosts pick, only loading, parameters, latency and state are checked here; the audio
-    // path is tested through CLAP (`tests/tests/split_host.rs`). The render comparison is
-    // kept for when the audio checks come back.
-    let mut args: Vec<String> = ["--delaying", "--tolerance", "1e-4", "--no-audio"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = ["--delaying", "--no-audio"].map(String::from).to_vec();
     for name in [
         "Separator",
         "Drums Gain",
@@ -175,12 +138,6 @@ fn split_args() -> Vec<String> {
         args.push("--expect-param".into());
         args.push(name.into());
     }
-    args.push("--render-input".into());
-    args.push(input.to_string_lossy().into_owned());
-    args.push("--render-compare".into());
-    args.push(dir.join("drums.wav").to_string_lossy().into_owned());
-    args.push("--render-set".into());
-    args.push("Drums Solo=True".into());
     args
 }
 

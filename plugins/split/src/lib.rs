@@ -302,7 +302,10 @@ impl Plugin for PrismSplit {
                 let mut wet = 0.0;
                 for (s, (peak, gain)) in peaks.iter_mut().zip(self.gains).enumerate() {
                     let y = gain * self.stems[s * nc + ch][i];
-                    *peak = peak.max(y.abs());
+                    // Meters are for the editor only.
+                    if editor_open {
+                        *peak = peak.max(y.abs());
+                    }
                     wet += y;
                 }
                 main[ch][i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;
