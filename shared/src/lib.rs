@@ -19,6 +19,7 @@ pub mod framing;
 pub mod gui;
 pub mod hpss;
 pub mod key;
+pub mod pitch;
 pub mod sanitize;
 pub mod split;
 pub mod stft;
@@ -28,6 +29,7 @@ pub use analyzer::{ChromaAnalyzer, ChromaFrame, ChromaSettings};
 pub use chord::{ChordVocabulary, NUM_CHORDS};
 pub use framing::Framer;
 pub use hpss::HpssSeparator;
+pub use pitch::{PitchFrame, PitchSettings, PitchTracker};
 pub use stft::{SpectralEngine, SpectrumAnalyzer};
 
 /// The lowest and highest sample rates every processor supports.

@@ -8,7 +8,7 @@ use prism_shared::hpss::HpssSeparator;
 use prism_shared::split::{Deadline, ModelSource, SplitEngine, SplitMode, SplitSettings};
 use prism_shared::stft::StftIdentity;
 use prism_shared::synth::XorShift;
-use prism_shared::{ChromaAnalyzer, ChromaSettings, Processor};
+use prism_shared::{ChromaAnalyzer, ChromaSettings, PitchTracker, Processor};
 
 #[cfg(debug_assertions)]
 #[global_allocator]
@@ -184,6 +184,40 @@ impl Subject for ChromaAnalyzer {
     }
     fn must_recover(idx: usize) -> bool {
         idx % 16 < 12
+    }
+}
+
+impl Subject for PitchTracker {
+    const PRODUCES_AUDIO: bool = false;
+    fn make() -> Self {
+        PitchTracker::default()
+    }
+    fn run(&mut self, inputs: &[&[f32]], out: &mut Vec<f32>, _scratch: &mut [Vec<f32>]) {
+        self.process(inputs, |frame, events, _| {
+            out.push(frame.frequency_hz);
+            out.push(frame.confidence);
+            out.push(frame.voiced as u8 as f32);
+            out.push(frame.level_db);
+            out.push(frame.note as f32);
+            out.push(frame.end_sample as f32);
+            out.push(events.len() as f32);
+        });
+    }
+    fn max_outputs(_num_channels: usize) -> usize {
+        0
+    }
+    fn recovery_samples(&self) -> usize {
+        // One frame plus the decoding lag, and the low-pass filter's ringing after a
+        // +60 dB block.
+        self.frame_samples() + 4 * self.hop_samples()
+    }
+    fn digest_len_for(&self, samples: usize, _num_channels: usize) -> usize {
+        (samples / self.hop_samples()) * 7
+    }
+    fn must_recover(idx: usize) -> bool {
+        // Confidence and level are functions of the frame; the decoded pitch, voicing and
+        // note depend on the HMM's and the segmenter's (deliberate) memory.
+        matches!(idx % 7, 1 | 3)
     }
 }
 
@@ -484,6 +518,7 @@ macro_rules! conformance {
 conformance!(stft_identity, StftIdentity);
 conformance!(hpss_separator, HpssSeparator);
 conformance!(chroma_analyzer, ChromaAnalyzer);
+conformance!(pitch_tracker, PitchTracker);
 conformance!(split_neural, NeuralSplit);
 conformance!(split_hpss, HpssSplit);
 
