@@ -8,11 +8,12 @@ mod audio;
 mod chroma_cmd;
 mod demo;
 mod output;
+mod pitch_cmd;
 mod plot;
 mod progress;
 mod split_cmd;
 
-/// Prism — real-time music analysis and separation, offline: chroma, chords, key and stems of audio files.
+/// Prism — real-time music analysis and separation, offline: chroma, chords, key, pitch, notes and stems of audio files.
 #[derive(Parser, Debug)]
 #[command(name = "prism", version, about, long_about = None)]
 struct Cli {
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Chromagram, chords and key (CSV, MIREX .lab, PNG).
     Chroma(chroma_cmd::ChromaArgs),
+    /// Pitch track (CSV), notes with pitch bend (MIDI) and a piano-roll plot (PNG).
+    Pitch(pitch_cmd::PitchArgs),
     /// Drums / bass / other stems (WAV), with the plugin's separation engine.
     Split(split_cmd::SplitArgs),
     /// Synthesise a short piece and run every Prism processor on it.
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Chroma(args) => chroma_cmd::run(args),
+        Command::Pitch(args) => pitch_cmd::run(args),
         Command::Split(args) => split_cmd::run(args),
         Command::Demo(args) => demo::run(args),
     };

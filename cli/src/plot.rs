@@ -285,3 +285,93 @@ pub fn split_masks(
     root.present().map_err(err)?;
     Ok(())
 }
+
+/// Writes the pitch trace over a piano roll: semitone rows (black keys shaded, C labelled),
+/// the MIDI notes as bars, the f0 track coloured by confidence (unvoiced frames faint).
+pub fn pitch_trace(
+    path: &Path,
+    rows: &[crate::pitch_cmd::Row],
+    notes: &[(f64, f64, u8)],
+    transpose: i32,
+    reference_hz: f32,
+    duration_s: f64,
+    title: &str,
+) -> Result<()> {
+    register_fonts();
+    let pitch_of = |f: f32| prism_shared::pitch::semitones(f, reference_hz);
+    let voiced: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.voiced && r.frequency_hz > 0.0)
+        .map(|r| pitch_of(r.frequency_hz))
+        .collect();
+    let (lo, hi) = if voiced.is_empty() {
+        (57.0, 81.0)
+    } else {
+        let lo = voiced.iter().cloned().fold(f64::MAX, f64::min);
+        let hi = voiced.iter().cloned().fold(f64::MIN, f64::max);
+        ((lo - 3.0).floor(), (hi + 3.0).ceil().max(lo + 12.0))
+    };
+    let root = BitMapBackend::new(path, (1600, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..duration_s.max(1e-3), lo..hi)
+        .map_err(err)?;
+    // Piano roll: black-key rows shaded.
+    chart
+        .draw_series((lo as i32..hi as i32).filter_map(|n| {
+            let black = matches!(n.rem_euclid(12), 1 | 3 | 6 | 8 | 10);
+            black.then(|| {
+                Rectangle::new(
+                    [(0.0, n as f64 - 0.5), (duration_s, n as f64 + 0.5)],
+                    RGBColor(235, 235, 240).filled(),
+                )
+            })
+        }))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_labels(((hi - lo) as usize).min(60))
+        .y_label_formatter(&|y| {
+            let n = y.round() as i32;
+            if (y - n as f64).abs() < 1e-6 && n.rem_euclid(12) == 0 {
+                let (name, octave) = prism_shared::pitch::note_name(n);
+                format!("{name}{octave}")
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("time (s)")
+        .draw()
+        .map_err(err)?;
+    // MIDI notes (drawn untransposed so they sit on the pitch they came from).
+    chart
+        .draw_series(notes.iter().map(|&(start, end, key)| {
+            let n = key as f64 - transpose as f64;
+            Rectangle::new(
+                [(start, n - 0.4), (end, n + 0.4)],
+                RGBColor(255, 170, 60).mix(0.55).filled(),
+            )
+        }))
+        .map_err(err)?;
+    // The f0 trace: one dot per frame, alpha by confidence.
+    chart
+        .draw_series(rows.iter().filter(|r| r.frequency_hz > 0.0).map(|r| {
+            let y = pitch_of(r.frequency_hz);
+            let style = if r.voiced {
+                RGBColor(20, 60, 200)
+                    .mix((0.25 + 0.75 * r.confidence as f64).min(1.0))
+                    .filled()
+            } else {
+                RGBColor(150, 150, 150).mix(0.25).filled()
+            };
+            Circle::new((r.time_s, y.clamp(lo, hi)), 1, style)
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -306,3 +306,172 @@ fn split_rejects_bad_models_and_stems_cleanly_without_files() {
         );
     }
 }
+
+/// A monophonic melody (A3 E4 A4, 1/k harmonics, 0.35 s each, 0.15 s rests), with the
+/// onset sample of every note.
+fn melody_wav(dir: &Path) -> (PathBuf, Vec<(usize, u8)>) {
+    let sr = 44_100usize;
+    let mut x = vec![0.0f32; sr / 10];
+    let mut onsets = Vec::new();
+    for key in [57u8, 64, 69] {
+        onsets.push((x.len(), key));
+        let f = 440.0 * 2f64.powf((key as f64 - 69.0) / 12.0);
+        let n = (0.35 * sr as f64) as usize;
+        for i in 0..n {
+            let t = i as f64 / sr as f64;
+            let env = (i as f64 / 200.0).min(1.0) * ((n - i) as f64 / 400.0).min(1.0);
+            let y: f64 = (1..=12)
+                .map(|k| (2.0 * std::f64::consts::PI * f * k as f64 * t).sin() / k as f64)
+                .sum();
+            x.push((0.3 * env * y) as f32);
+        }
+        x.extend(std::iter::repeat_n(0.0, (0.15 * sr as f64) as usize));
+    }
+    let path = dir.join("melody.wav");
+    write_wav(&path, sr as u32, &[&x]);
+    (path, onsets)
+}
+
+#[test]
+fn pitch_writes_csv_midi_and_png_with_the_documented_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, onsets) = melody_wav(dir.path());
+    let (csv, mid, png) = (
+        dir.path().join("f0.csv"),
+        dir.path().join("notes.mid"),
+        dir.path().join("pitch.png"),
+    );
+    let out = prism()
+        .args(["pitch", input.to_str().unwrap(), "-q", "-o"])
+        .arg(&csv)
+        .arg("--midi")
+        .arg(&mid)
+        .arg("--png")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("time_s,frequency_hz,confidence,voiced"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    // One row per 128-sample hop.
+    let hop = rows[1][0] - rows[0][0];
+    assert!((hop - 128.0 / 44_100.0).abs() < 2e-6, "hop {hop}");
+    // Inside each note (compensated times), voiced and within 5 cents.
+    for &(onset, key) in &onsets {
+        let f = 440.0 * 2f64.powf((key as f64 - 69.0) / 12.0);
+        let (from, to) = (
+            onset as f64 / 44_100.0 + 0.05,
+            onset as f64 / 44_100.0 + 0.30,
+        );
+        let inside: Vec<_> = rows.iter().filter(|r| r[0] > from && r[0] < to).collect();
+        assert!(!inside.is_empty());
+        for r in inside {
+            assert_eq!(r[3], 1.0, "unvoiced at {} s", r[0]);
+            assert!(
+                (1200.0 * (r[1] / f).log2()).abs() < 5.0,
+                "{} Hz at {} s",
+                r[1],
+                r[0]
+            );
+            assert!((0.0..=1.0).contains(&r[2]));
+        }
+    }
+    // The MIDI file: three notes, right keys, note-ons after the onsets by < 30 ms.
+    let bytes = std::fs::read(&mid).unwrap();
+    let smf = midly::Smf::parse(&bytes).unwrap();
+    let midly::Timing::Metrical(tpb) = smf.header.timing else {
+        panic!("timing")
+    };
+    let ticks_per_s = tpb.as_int() as f64 * 2.0; // 120 bpm
+    let mut tick = 0u64;
+    let mut ons = Vec::new();
+    let mut bends = 0;
+    for ev in &smf.tracks[0] {
+        tick += ev.delta.as_int() as u64;
+        if let midly::TrackEventKind::Midi { message, .. } = ev.kind {
+            match message {
+                midly::MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                    ons.push((tick as f64 / ticks_per_s, key.as_int()))
+                }
+                midly::MidiMessage::PitchBend { .. } => bends += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(ons.iter().map(|o| o.1).collect::<Vec<_>>(), [57, 64, 69]);
+    for (&(at, _), &(onset, _)) in ons.iter().zip(&onsets) {
+        let delay = at - onset as f64 / 44_100.0;
+        assert!((0.0..0.030).contains(&delay), "note-on delay {delay}");
+    }
+    assert!(bends >= 3, "a bend precedes every note");
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&png_bytes[1..4], b"PNG");
+}
+
+#[test]
+fn pitch_block_size_does_not_change_the_output_and_raw_times_shift_by_the_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, _) = melody_wav(dir.path());
+    let run = |extra: &[&str]| {
+        let out = prism()
+            .args(["pitch", input.to_str().unwrap(), "-q"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let a = run(&["--block", "64"]);
+    assert_eq!(a, run(&["--block", "4096"]));
+    assert_eq!(a, run(&["--block", "1"]));
+    let raw = run(&["--raw-times"]);
+    let t = |s: &str| -> f64 {
+        s.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // 15 ms window / 2 + 2 hops of 128 samples = 587 samples.
+    assert!(((t(&raw) - t(&a)) - 587.0 / 44_100.0).abs() < 2e-6);
+}
+
+#[test]
+fn pitch_rejects_bad_settings_and_inputs_cleanly_without_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, _) = melody_wav(dir.path());
+    let garbage = dir.path().join("junk.wav");
+    std::fs::write(&garbage, b"RIFF\x10\x00\x00\x00WAVEjunk").unwrap();
+    for args in [
+        vec![input.to_str().unwrap(), "--fmin", "10"],
+        vec![input.to_str().unwrap(), "--fmin", "500", "--fmax", "600"],
+        vec![input.to_str().unwrap(), "--reference-hz", "500"],
+        vec![input.to_str().unwrap(), "--bend-range", "0"],
+        vec![garbage.to_str().unwrap()],
+    ] {
+        let out = prism()
+            .arg("pitch")
+            .args(&args)
+            .arg("-o")
+            .arg(dir.path().join("f0.csv"))
+            .arg("--midi")
+            .arg(dir.path().join("n.mid"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("prism: error:"), "{args:?}: {stderr}");
+        assert_eq!(files_in(dir.path()), ["junk.wav", "melody.wav"], "{args:?}");
+    }
+}

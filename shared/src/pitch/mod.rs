@@ -401,8 +401,7 @@ impl PitchTracker {
                 self.sample_rate / refined
             }
             None if hmm_voiced => bin_f,
-            None if self.last_frequency > 0.0 => self.last_frequency,
-            None => bin_f,
+            None => self.last_frequency,
         };
         let voiced = hmm_voiced
             && best.is_some()
