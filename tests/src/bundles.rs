@@ -19,6 +19,10 @@ pub const SKIP_ENV: &str = "PRISM_SKIP_HOST_TESTS";
 pub const CHROMA_CLAP_ID: &str = "com.prism-audio.chroma";
 /// The display name of Prism Chroma (also its bundle file stem and window title).
 pub const CHROMA_NAME: &str = "Prism Chroma";
+/// CLAP id of Prism Pitch.
+pub const PITCH_CLAP_ID: &str = "com.prism-audio.pitch";
+/// Bundle file stem of Prism Pitch.
+pub const PITCH_NAME: &str = "Prism Pitch";
 /// CLAP id of Prism Split.
 pub const SPLIT_CLAP_ID: &str = "com.prism-audio.split";
 /// Bundle file stem of Prism Split.

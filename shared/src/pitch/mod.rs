@@ -391,7 +391,7 @@ impl PitchTracker {
         let mut best: Option<(f32, f32)> = None;
         for c in decided.as_slice() {
             let distance = hmm::bin_of(c.frequency_hz).abs_diff(bin);
-            if distance <= 3 && best.map_or(true, |(_, h)| c.height < h) {
+            if distance <= 3 && best.is_none_or(|(_, h)| c.height < h) {
                 best = Some((c.period, c.height));
             }
         }

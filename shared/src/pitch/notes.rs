@@ -170,10 +170,8 @@ impl NoteSegmenter {
 
     /// Ends the sounding note, if any.
     pub fn release(&mut self, out: &mut MidiEvents) {
-        if let Some((_, key)) = self.sounding.take() {
-            if let Some(key) = key {
-                out.push(MidiOut::NoteOff { key });
-            }
+        if let Some((_, Some(key))) = self.sounding.take() {
+            out.push(MidiOut::NoteOff { key });
         }
         self.age_frames = 0;
         self.on_count = 0;

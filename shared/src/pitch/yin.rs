@@ -109,7 +109,7 @@ fn smooth_fft_len(n: usize) -> usize {
     loop {
         let mut k = m;
         for p in [2, 3, 5] {
-            while k % p == 0 {
+            while k.is_multiple_of(p) {
                 k /= p;
             }
         }
@@ -356,7 +356,7 @@ impl Yin {
             let b = fractional_difference(frame, n, w, p);
             let c = fractional_difference(frame, n, w, hi);
             let denom = a - 2.0 * b + c;
-            if !(denom > 1e-30) {
+            if denom.partial_cmp(&1e-30) != Some(std::cmp::Ordering::Greater) {
                 break;
             }
             p += (0.5 * h * (a - c) / denom).clamp(-h, h);
