@@ -1,11 +1,15 @@
 //! Online pitch tracking: pYIN's hidden Markov model (a voiced and an unvoiced state per
-//! pitch bin, local pitch transitions, rare voicing switches) decoded by Viterbi with a
-//! fixed lag, plus a small probability of jumping anywhere so that note changes larger
-//! than the local transition width are followed at once.
+//! pitch bin, local pitch transitions between voiced states, rare voicing switches) decoded
+//! by Viterbi with a fixed lag, plus a small probability of jumping anywhere so that note
+//! changes larger than the local transition width are followed at once. Unlike pYIN the
+//! unvoiced states do not move in pitch (they remember the last note): the jump covers a
+//! new note after a rest, and the voiced part costs one pass per transition offset.
 //!
 //! Every frame the forward (max-product) scores are updated in the log domain and the best
-//! current state is traced back `lag` frames through a ring of back-pointers; that state is
-//! the decision for the frame `lag` hops ago. All storage is sized in `prepare`.
+//! current state is traced back `lag` frames; that state is the decision for the frame
+//! `lag` hops ago. Only the last `lag + 1` score rows are kept: the predecessors along the
+//! traced path are recomputed from them (O(lag · spread)), so the per-frame update is pure
+//! max-plus arithmetic that vectorises.
 
 /// Pitch resolution of the HMM states in cents (the output frequency comes from the
 /// interpolated candidate, not from the bin).
@@ -24,28 +28,31 @@ const JUMP_PROB: f32 = 2e-3;
 /// Floor of a voiced state's observation probability (no candidate in the bin).
 const MIN_OBSERVATION: f32 = 1e-7;
 
-/// Everything the tracker needs per frame: candidate probability per bin.
+/// The online decoder. All storage is sized in `prepare`.
 #[derive(Default)]
 pub struct PitchHmm {
     num_bins: usize,
     /// Half-width of the local pitch transition in bins.
     spread: usize,
-    /// log of the triangular local transition weights, index = |Δbin|.
+    /// log of the triangular local transition weights plus the voicing stay, index = |Δbin|.
     log_local: Vec<f32>,
     log_stay_voicing: f32,
     log_switch_voicing: f32,
     log_jump: f32,
-    /// Scores of the previous frame: voiced bins then unvoiced bins.
-    scores: Vec<f32>,
-    next: Vec<f32>,
-    /// Log observation probabilities of the current frame (same layout).
+    /// Ring of the last `lag + 1` frames' scores (voiced bins then unvoiced bins), kept so
+    /// that the predecessors along the traced path can be recomputed instead of storing a
+    /// back-pointer for every state of every frame.
+    rows: Vec<f32>,
+    /// Best predecessor score of each voiced state (scratch).
+    best: Vec<f32>,
+    /// Log observation probabilities of the current frame (same layout as a row).
     log_obs: Vec<f32>,
-    /// Back-pointer ring: `lag` rows of `2 · num_bins` predecessors.
-    back: Vec<u16>,
+    /// Best-scoring state of each row (for the jump transition).
+    row_best: Vec<(f32, usize)>,
     lag: usize,
-    /// Row of `back` the next frame writes.
-    back_row: usize,
-    /// Frames decoded since reset (the first `lag` decisions trace back to frame 0).
+    /// Row the next frame writes.
+    row: usize,
+    /// Frames decoded since reset.
     frames: u64,
 }
 
@@ -59,30 +66,36 @@ impl PitchHmm {
             .map(|k| (self.spread + 1 - k) as f32)
             .collect();
         let total: f32 = weights[0] + 2.0 * weights[1..].iter().sum::<f32>();
-        self.log_local = weights.iter().map(|w| (w / total).ln()).collect();
         let switch = (SWITCH_RATE_PER_S / frames_per_s).clamp(1e-6, 0.5);
         self.log_stay_voicing = (1.0 - switch).ln() + (1.0 - JUMP_PROB).ln();
         self.log_switch_voicing = switch.ln() + (1.0 - JUMP_PROB).ln();
+        self.log_local = weights
+            .iter()
+            .map(|w| (w / total).ln() + self.log_stay_voicing)
+            .collect();
         self.log_jump = (JUMP_PROB / (2 * self.num_bins) as f32).ln();
         let states = 2 * self.num_bins;
-        self.scores = vec![0.0; states];
-        self.next = vec![0.0; states];
-        self.log_obs = vec![0.0; states];
         self.lag = lag;
-        self.back = vec![0; lag.max(1) * states];
+        self.rows = vec![0.0; (lag + 1) * states];
+        self.row_best = vec![(0.0, 0); lag + 1];
+        self.best = vec![0.0; self.num_bins];
+        self.log_obs = vec![0.0; states];
         self.reset();
     }
 
     /// Zeroes the state. Real-time safe.
     pub fn reset(&mut self) {
-        // Start unvoiced with a flat pitch prior.
-        let nb = self.num_bins;
-        for (i, s) in self.scores.iter_mut().enumerate() {
-            *s = if i < nb { -10.0 } else { 0.0 };
-        }
-        self.back.fill(0);
-        self.back_row = 0;
+        self.row = 0;
         self.frames = 0;
+        // The row before the first frame: unvoiced with a flat pitch prior.
+        let states = 2 * self.num_bins;
+        let last = self.lag * states;
+        if self.rows.len() >= last + states {
+            let (voiced, unvoiced) = self.rows[last..last + states].split_at_mut(self.num_bins);
+            voiced.fill(-10.0);
+            unvoiced.fill(0.0);
+            self.row_best[self.lag] = (0.0, self.num_bins);
+        }
     }
 
     /// Number of pitch bins.
@@ -95,11 +108,17 @@ impl PitchHmm {
         self.lag
     }
 
-    /// Adds one frame. `observe(bin)` gives the voiced observation probability of each bin
+    fn prev_row(&self, row: usize) -> usize {
+        (row + self.lag) % (self.lag + 1)
+    }
+
+    /// Adds one frame. `voiced_bins[b]` is the voiced observation probability of bin `b`
     /// (sum of candidate probabilities in it); `voiced_probability` is their total. Returns
-    /// the decided `(voiced, bin)` for the frame `lag` frames ago. Never allocates.
+    /// the decided `(voiced, bin)` for the frame `lag` frames ago (or frame 0 during the
+    /// first `lag` frames). Never allocates.
     pub fn push(&mut self, voiced_bins: &[f32], voiced_probability: f32) -> (bool, usize) {
         let nb = self.num_bins;
+        let states = 2 * nb;
         debug_assert_eq!(voiced_bins.len(), nb);
         let unvoiced_obs = ((1.0 - voiced_probability.clamp(0.0, 1.0)) / nb as f32)
             .max(MIN_OBSERVATION)
@@ -109,65 +128,110 @@ impl PitchHmm {
         }
         self.log_obs[nb..].fill(unvoiced_obs);
 
-        let (mut best_all, mut best_all_idx) = (f32::NEG_INFINITY, 0usize);
-        for (i, &s) in self.scores.iter().enumerate() {
-            if s > best_all {
-                best_all = s;
-                best_all_idx = i;
+        let prev = self.prev_row(self.row);
+        let jump_score = self.row_best[prev].0 + self.log_jump;
+        let (prev_start, cur_start) = (prev * states, self.row * states);
+        // Split the ring so the previous row is read while the current one is written.
+        let (cur, prev_scores) = if cur_start < prev_start {
+            let (a, b) = self.rows.split_at_mut(prev_start);
+            (&mut a[cur_start..cur_start + states], &b[..states])
+        } else {
+            let (a, b) = self.rows.split_at_mut(cur_start);
+            (&mut b[..states], &a[prev_start..prev_start + states])
+        };
+        let (voiced_prev, unvoiced_prev) = prev_scores.split_at(nb);
+
+        // Voiced states: the best of a voicing switch (same bin), a jump, and the local
+        // transitions (offset-major: the inner loops vectorise).
+        let best = &mut self.best[..nb];
+        for ((b, &u), _) in best.iter_mut().zip(unvoiced_prev).zip(0..nb) {
+            *b = (u + self.log_switch_voicing).max(jump_score);
+        }
+        let spread = self.spread.min(nb - 1);
+        for k in 0..=spread {
+            let w = self.log_local[k];
+            // From below (i = j − k) and from above (i = j + k).
+            for (b, &v) in best[k..].iter_mut().zip(&voiced_prev[..nb - k]) {
+                *b = b.max(v + w);
+            }
+            if k > 0 {
+                for (b, &v) in best[..nb - k].iter_mut().zip(&voiced_prev[k..]) {
+                    *b = b.max(v + w);
+                }
             }
         }
-        let jump_score = best_all + self.log_jump;
-        let row = self.back_row * 2 * nb;
-        let spread = self.spread;
-        let mut best_new = f32::NEG_INFINITY;
-        let mut best_new_idx = 0usize;
-        for voiced in [true, false] {
-            let base = if voiced { 0 } else { nb };
-            let other = if voiced { nb } else { 0 };
-            for j in 0..nb {
-                let lo = j.saturating_sub(spread);
-                let hi = (j + spread).min(nb - 1);
-                let mut best = jump_score;
-                let mut arg = best_all_idx;
-                for i in lo..=hi {
-                    let w = self.log_local[i.abs_diff(j)];
-                    let same = self.scores[base + i] + w + self.log_stay_voicing;
-                    if same > best {
-                        best = same;
-                        arg = base + i;
-                    }
-                    let switch = self.scores[other + i] + w + self.log_switch_voicing;
-                    if switch > best {
-                        best = switch;
-                        arg = other + i;
-                    }
-                }
-                let s = best + self.log_obs[base + j];
-                self.next[base + j] = s;
-                self.back[row + base + j] = arg as u16;
-                if s > best_new {
-                    best_new = s;
-                    best_new_idx = base + j;
-                }
+        let (cur_voiced, cur_unvoiced) = cur.split_at_mut(nb);
+        for ((c, &b), &o) in cur_voiced.iter_mut().zip(best.iter()).zip(&self.log_obs[..nb]) {
+            *c = b + o;
+        }
+        // Unvoiced states keep their pitch, switch from the voiced state of the same bin,
+        // or jump.
+        for (((c, &u), &v), &o) in cur_unvoiced
+            .iter_mut()
+            .zip(unvoiced_prev)
+            .zip(voiced_prev)
+            .zip(&self.log_obs[nb..])
+        {
+            *c = (u + self.log_stay_voicing)
+                .max(v + self.log_switch_voicing)
+                .max(jump_score)
+                + o;
+        }
+        let (mut best_new, mut best_idx) = (f32::NEG_INFINITY, 0usize);
+        for (i, &c) in cur.iter().enumerate() {
+            if c > best_new {
+                best_new = c;
+                best_idx = i;
             }
         }
         // Renormalise so the scores stay near zero.
-        for (s, &n) in self.scores.iter_mut().zip(&self.next) {
-            *s = n - best_new;
+        for c in cur.iter_mut() {
+            *c -= best_new;
         }
+        self.row_best[self.row] = (0.0, best_idx);
 
         // Trace back `lag` frames from the best current state.
-        let rows = self.lag.max(1);
-        let mut state = best_new_idx;
         let steps = (self.lag as u64).min(self.frames) as usize;
-        let mut r = self.back_row;
+        let mut state = best_idx;
+        let mut r = self.row;
         for _ in 0..steps {
-            state = self.back[r * 2 * nb + state] as usize;
-            r = (r + rows - 1) % rows;
+            let p = self.prev_row(r);
+            state = self.predecessor(p, state);
+            r = p;
         }
-        self.back_row = (self.back_row + 1) % rows;
+        self.row = (self.row + 1) % (self.lag + 1);
         self.frames += 1;
         (state < nb, state % nb)
+    }
+
+    /// The best predecessor (in row `prev`) of `state`, by the same transition scores as
+    /// `push` (ties resolve to the lowest index).
+    fn predecessor(&self, prev: usize, state: usize) -> usize {
+        let nb = self.num_bins;
+        let scores = &self.rows[prev * 2 * nb..(prev + 1) * 2 * nb];
+        let (jump_score, jump_from) = {
+            let (s, i) = self.row_best[prev];
+            (s + self.log_jump, i)
+        };
+        let mut best = (jump_score, jump_from);
+        let mut consider = |score: f32, idx: usize| {
+            if score > best.0 || (score == best.0 && idx < best.1) {
+                best = (score, idx);
+            }
+        };
+        if state < nb {
+            let j = state;
+            consider(scores[nb + j] + self.log_switch_voicing, nb + j);
+            let spread = self.spread.min(nb - 1);
+            for i in j.saturating_sub(spread)..=(j + spread).min(nb - 1) {
+                consider(scores[i] + self.log_local[i.abs_diff(j)], i);
+            }
+        } else {
+            let j = state - nb;
+            consider(scores[nb + j] + self.log_stay_voicing, nb + j);
+            consider(scores[j] + self.log_switch_voicing, j);
+        }
+        best.1
     }
 }
 

@@ -103,6 +103,18 @@ pub struct Yin {
     troughs: [usize; MAX_TROUGHS],
 }
 
+/// FFT length for `n` samples: the next power of two unless a 2·3·5-smooth length is
+/// much shorter (power-of-two transforms are the fastest per point).
+fn fft_len_for(n: usize) -> usize {
+    let pow2 = n.max(2).next_power_of_two();
+    let smooth = smooth_fft_len(n);
+    if (smooth as f64) < 0.8 * pow2 as f64 {
+        smooth
+    } else {
+        pow2
+    }
+}
+
 /// Smallest FFT length ≥ `n` whose only prime factors are 2, 3 and 5.
 fn smooth_fft_len(n: usize) -> usize {
     let mut m = n.max(2);
@@ -127,7 +139,7 @@ impl Yin {
         self.window = window.max(2);
         self.max_lag = max_period.max(4) + 2;
         self.frame_len = self.window + self.max_lag;
-        self.fft_len = smooth_fft_len(self.frame_len);
+        self.fft_len = fft_len_for(self.frame_len);
         let mut planner = RealFftPlanner::<f32>::new();
         let forward = planner.plan_fft_forward(self.fft_len);
         let inverse = planner.plan_fft_inverse(self.fft_len);
@@ -492,5 +504,7 @@ mod tests {
         assert_eq!(smooth_fft_len(1987), 2000);
         assert_eq!(smooth_fft_len(2048), 2048);
         assert_eq!(smooth_fft_len(7), 8);
+        assert_eq!(fft_len_for(1767), 2048);
+        assert_eq!(fft_len_for(2100), 2160);
     }
 }
