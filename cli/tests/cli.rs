@@ -443,8 +443,8 @@ fn pitch_block_size_does_not_change_the_output_and_raw_times_shift_by_the_latenc
             .parse()
             .unwrap()
     };
-    // 15 ms window / 2 + 2 hops of 128 samples = 587 samples.
-    assert!(((t(&raw) - t(&a)) - 587.0 / 44_100.0).abs() < 2e-6);
+    // FIR delay 24 + (15 ms window / 2 + 2 hops) at 22.05 kHz × 2 = 610 samples.
+    assert!(((t(&raw) - t(&a)) - 610.0 / 44_100.0).abs() < 2e-6);
 }
 
 #[test]

@@ -281,8 +281,8 @@ fn frames_report_the_latency_and_time_grid() {
     let audio = vec![0.0; 44_100];
     let (tracker, frames) = track(&audio, SR, 512);
     let latency = tracker.latency_samples() as i64;
-    // 20 ms / 2 + 2 hops of 128 samples.
-    assert_eq!(latency, 331 + 256);
+    // The anti-alias FIR (24 samples), then at 22.05 kHz 15 ms / 2 + 2 hops of 64 samples.
+    assert_eq!(latency, 24 + 2 * (165 + 128));
     assert!(latency as f32 / SR <= 0.020);
     for w in frames.windows(2) {
         assert_eq!(w[1].end_sample - w[0].end_sample, 128);

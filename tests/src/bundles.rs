@@ -23,6 +23,17 @@ pub const CHROMA_NAME: &str = "Prism Chroma";
 pub const PITCH_CLAP_ID: &str = "com.prism-audio.pitch";
 /// Bundle file stem of Prism Pitch.
 pub const PITCH_NAME: &str = "Prism Pitch";
+/// Display names of every Prism Pitch parameter.
+pub const PITCH_PARAM_NAMES: [&str; 8] = [
+    "Lowest Pitch",
+    "Highest Pitch",
+    "Reference Pitch",
+    "Voicing Threshold",
+    "MIDI Out",
+    "Bend Range",
+    "Minimum Note Length",
+    "Transpose",
+];
 /// CLAP id of Prism Split.
 pub const SPLIT_CLAP_ID: &str = "com.prism-audio.split";
 /// Bundle file stem of Prism Split.

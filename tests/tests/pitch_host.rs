@@ -102,7 +102,7 @@ fn pitch_plays_a_melody_and_sends_exact_midi_notes() {
         assert_eq!(keys, want, "{sr} Hz, blocks {blocks:?}: note-ons {ons:?}");
         for (&(at, key, velocity), &(onset, _)) in ons.iter().zip(&onsets) {
             let delay_ms = (at as f64 - onset as f64) / sr * 1000.0;
-            // The tracker's latency (13.3 ms) + two frames to start a note, + the rise of
+            // The tracker's latency (13.8 ms) + two frames to start a note, + the rise of
             // the new note inside the 15 ms window: ≤ 40 ms even for legato leaps.
             assert!(
                 (0.0..=40.0).contains(&delay_ms),
@@ -126,16 +126,7 @@ fn pitch_parameters_transpose_and_switch_midi_off() {
         return;
     };
     let mut p = bundle.instantiate(PITCH_CLAP_ID).unwrap();
-    for name in [
-        "Lowest Pitch",
-        "Highest Pitch",
-        "Reference Pitch",
-        "Voicing Threshold",
-        "MIDI Out",
-        "Bend Range",
-        "Minimum Note Length",
-        "Transpose",
-    ] {
+    for name in bundles::PITCH_PARAM_NAMES {
         assert!(p.param_by_name(name).is_some(), "no parameter {name}");
     }
     let note_outs = p.note_ports(false);

@@ -7,7 +7,7 @@
 //! Python: `$PRISM_VENV/bin/python`, else `<workspace>/.venv/bin/python`, with the packages
 //! of `tests/requirements.txt` (`cargo xtask test` installs them).
 
-use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, SPLIT_NAME};
+use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, PITCH_NAME, SPLIT_NAME};
 use prism_tests::workspace_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -152,6 +152,14 @@ fn vst3_pedalboard_passthrough_latency_and_params() {
         let mut args = vec![bundle.to_string_lossy().into_owned()];
         if bundles::bundle_stem(bundle) == CHROMA_NAME {
             for name in bundles::CHROMA_PARAM_NAMES {
+                args.push("--expect-param".into());
+                args.push(name.into());
+            }
+            args.push("--set".into());
+            args.push("Reference Pitch=442".into());
+        }
+        if bundles::bundle_stem(bundle) == PITCH_NAME {
+            for name in bundles::PITCH_PARAM_NAMES {
                 args.push("--expect-param".into());
                 args.push(name.into());
             }

@@ -161,7 +161,11 @@ impl PitchHmm {
             }
         }
         let (cur_voiced, cur_unvoiced) = cur.split_at_mut(nb);
-        for ((c, &b), &o) in cur_voiced.iter_mut().zip(best.iter()).zip(&self.log_obs[..nb]) {
+        for ((c, &b), &o) in cur_voiced
+            .iter_mut()
+            .zip(best.iter())
+            .zip(&self.log_obs[..nb])
+        {
             *c = b + o;
         }
         // Unvoiced states keep their pitch, switch from the voiced state of the same bin,

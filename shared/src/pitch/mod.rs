@@ -2,9 +2,11 @@
 //!
 //! The chain, per hop of ≈ 2.9 ms (128 samples at 44.1 kHz, scaled with the rate):
 //!
-//! 1. the input is mixed to mono, sanitised and low-passed (2nd-order Butterworth at
-//!    6 kHz, or 0.42·fs): the harmonics that fix the period are kept and broadband noise
-//!    above them is removed (the difference function ignores DC, so no high-pass);
+//! 1. the input is mixed to mono, sanitised, low-passed (Kaiser-windowed sinc FIR, 6 kHz
+//!    corner) and decimated to an analysis rate of 20–40 kHz (22.05 kHz from 44.1 kHz):
+//!    the harmonics that fix the period are kept, broadband noise above them is removed,
+//!    and every FFT and loop after it costs half (the difference function ignores DC, so
+//!    no high-pass);
 //! 2. [`yin::Yin`] computes YIN's difference function over the newest
 //!    [`WINDOW_S`] (20 ms) against every lag up to the lowest pitch's period, and pYIN's
 //!    probabilistic candidates (sub-sample periods by parabolic interpolation);
@@ -15,9 +17,9 @@
 //!    confidence the frame's voicing probability;
 //! 5. [`notes::NoteSegmenter`] turns the track into MIDI notes and pitch bend.
 //!
-//! **Algorithmic latency** (a constant, [`PitchTracker::latency_samples`]): half the
-//! integration window plus the decoding lag, `W/2 + LAG_FRAMES·hop` = 10 ms + 5.8 ms =
-//! 15.8 ms at every sample rate. The analysis of a period τ additionally spans τ/2 more
+//! **Algorithmic latency** (a constant, [`PitchTracker::latency_samples`]): the FIR's
+//! group delay, half the integration window and the decoding lag,
+//! `D + W/2 + LAG_FRAMES·hop` = 0.5 ms + 7.5 ms + 5.8 ms = 13.8 ms at 44.1 kHz. The analysis of a period τ additionally spans τ/2 more
 //! (1.1 ms at A4, 12.5 ms at 40 Hz). The plugin does not delay audio.
 
 pub mod hmm;
@@ -40,7 +42,7 @@ pub const LAG_FRAMES: usize = 2;
 pub const MIN_RANGE_HZ: f32 = 40.0;
 /// See [`MIN_RANGE_HZ`].
 pub const MAX_RANGE_HZ: f32 = 4000.0;
-/// Low-pass corner before the analysis, Hz (capped at 0.42·fs).
+/// Low-pass (anti-alias) corner before the analysis, Hz (capped at 0.3 × the analysis rate).
 const LOWPASS_HZ: f32 = 6000.0;
 
 /// Note names, C first, with sharps.
@@ -145,48 +147,106 @@ pub fn note_name(note: i32) -> (&'static str, i32) {
     )
 }
 
-/// A second-order IIR section (transposed direct form II), f64 state.
-#[derive(Debug, Clone, Copy, Default)]
-struct Biquad {
-    b: [f64; 3],
-    a: [f64; 2],
-    z: [f64; 2],
+/// Anti-alias low-pass and decimation by an integer factor: a Kaiser-windowed sinc FIR,
+/// evaluated only for the samples kept. The analysis runs at `sample_rate / factor`
+/// (20–40 kHz, or the input rate below 40 kHz): the pitch needs the harmonics below a few
+/// kHz, and half the rate halves every FFT and loop after it.
+#[derive(Debug, Clone, Default)]
+struct Decimator {
+    factor: usize,
+    taps: Vec<f32>,
+    /// The last `taps.len()` input samples, written twice so a window is contiguous.
+    history: Vec<f32>,
+    pos: usize,
+    phase: usize,
 }
 
-impl Biquad {
-    fn lowpass(sample_rate: f32, corner_hz: f32) -> Self {
-        // RBJ cookbook, Q = 1/√2 (Butterworth).
-        let w0 = 2.0 * std::f64::consts::PI * corner_hz as f64 / sample_rate as f64;
-        let alpha = w0.sin() / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
-        let cos = w0.cos();
-        let a0 = 1.0 + alpha;
-        Self {
-            b: [
-                (1.0 - cos) / 2.0 / a0,
-                (1.0 - cos) / a0,
-                (1.0 - cos) / 2.0 / a0,
-            ],
-            a: [-2.0 * cos / a0, (1.0 - alpha) / a0],
-            z: [0.0; 2],
+/// Zeroth-order modified Bessel function of the first kind (for the Kaiser window).
+fn bessel_i0(x: f64) -> f64 {
+    let mut sum = 1.0;
+    let mut term = 1.0;
+    let q = x * x / 4.0;
+    for k in 1..50 {
+        term *= q / (k * k) as f64;
+        sum += term;
+        if term < 1e-12 * sum {
+            break;
         }
     }
+    sum
+}
 
-    #[inline]
-    fn tick(&mut self, x: f64) -> f64 {
-        let y = self.b[0] * x + self.z[0];
-        self.z[0] = self.b[1] * x - self.a[0] * y + self.z[1];
-        self.z[1] = self.b[2] * x - self.a[1] * y;
-        for z in &mut self.z {
-            if z.abs() < 1e-30 {
-                *z = 0.0;
-            }
+impl Decimator {
+    /// Taps per unit of decimation factor (sharper with more).
+    const TAPS_PER_FACTOR: usize = 24;
+    /// Kaiser β (≈ 80 dB stop band).
+    const BETA: f64 = 8.0;
+
+    fn prepare(&mut self, sample_rate: f32, factor: usize, corner_hz: f32) {
+        self.factor = factor.max(1);
+        let n = Self::TAPS_PER_FACTOR * self.factor + 1;
+        let fc = (corner_hz / sample_rate) as f64;
+        let mid = (n - 1) as f64 / 2.0;
+        let mut taps: Vec<f64> = (0..n)
+            .map(|i| {
+                let t = i as f64 - mid;
+                let sinc = if t == 0.0 {
+                    2.0 * fc
+                } else {
+                    (2.0 * std::f64::consts::PI * fc * t).sin() / (std::f64::consts::PI * t)
+                };
+                let r = t / mid;
+                sinc * bessel_i0(Self::BETA * (1.0 - r * r).max(0.0).sqrt()) / bessel_i0(Self::BETA)
+            })
+            .collect();
+        let dc: f64 = taps.iter().sum();
+        for t in &mut taps {
+            *t /= dc;
         }
-        y
+        self.taps = taps.into_iter().map(|t| t as f32).collect();
+        self.history = vec![0.0; 2 * n];
+        self.reset();
     }
 
     fn reset(&mut self) {
-        self.z = [0.0; 2];
+        self.history.fill(0.0);
+        self.pos = 0;
+        self.phase = 0;
     }
+
+    /// Group delay in input samples.
+    fn delay(&self) -> usize {
+        self.taps.len() / 2
+    }
+
+    /// Pushes one input sample; returns an output sample every `factor` inputs.
+    #[inline]
+    fn push(&mut self, x: f32) -> Option<f32> {
+        let n = self.taps.len();
+        self.history[self.pos] = x;
+        self.history[self.pos + n] = x;
+        self.pos += 1;
+        if self.pos == n {
+            self.pos = 0;
+        }
+        self.phase += 1;
+        if self.phase < self.factor {
+            return None;
+        }
+        self.phase = 0;
+        // Oldest sample at `pos`; the taps are symmetric, so orientation does not matter.
+        let window = &self.history[self.pos..self.pos + n];
+        let mut acc = 0.0f32;
+        for (h, v) in self.taps.iter().zip(window) {
+            acc += h * v;
+        }
+        Some(sanitize::flush(acc))
+    }
+}
+
+/// Decimation factor for a sample rate (analysis at 20–40 kHz; no decimation below 40 kHz).
+fn decimation_for(sample_rate: f32) -> usize {
+    ((sample_rate / 20_000.0).floor() as usize).max(1)
 }
 
 /// The decision inputs kept for `LAG_FRAMES` frames.
@@ -199,11 +259,14 @@ struct Pending {
 pub struct PitchTracker {
     settings: PitchSettings,
     sample_rate: f32,
+    /// Rate of the analysis (input rate / decimation factor).
+    analysis_rate: f32,
+    /// Hop in analysis samples.
     hop: usize,
+    decimator: Decimator,
     yin: Yin,
     hmm: PitchHmm,
     notes: NoteSegmenter,
-    lowpass: Biquad,
     /// Circular history of filtered mono samples: one frame plus `LAG_FRAMES` hops, so the
     /// decided frame's samples are still there for the sub-sample refinement.
     ring: Vec<f32>,
@@ -235,11 +298,12 @@ impl PitchTracker {
         Self {
             settings: settings.sanitized(),
             sample_rate: 44_100.0,
-            hop: HOP_44K,
+            analysis_rate: 22_050.0,
+            hop: HOP_44K / 2,
+            decimator: Decimator::default(),
             yin: Yin::default(),
             hmm: PitchHmm::default(),
             notes: NoteSegmenter::default(),
-            lowpass: Biquad::default(),
             ring: Vec::new(),
             write_idx: 0,
             since_hop: 0,
@@ -275,14 +339,14 @@ impl PitchTracker {
         self.notes.settings()
     }
 
-    /// Samples between frames.
+    /// Input samples between frames.
     pub fn hop_samples(&self) -> usize {
-        self.hop
+        self.hop * self.decimator.factor.max(1)
     }
 
     /// Frames per second.
     pub fn frame_rate_hz(&self) -> f32 {
-        self.sample_rate / self.hop as f32
+        self.analysis_rate / self.hop as f32
     }
 
     /// The prepared sample rate.
@@ -290,9 +354,9 @@ impl PitchTracker {
         self.sample_rate
     }
 
-    /// Samples the analysis needs before the first full frame.
+    /// Input samples the analysis needs before the first full frame.
     pub fn frame_samples(&self) -> usize {
-        self.yin.frame_len()
+        self.yin.frame_len() * self.decimator.factor.max(1) + self.decimator.delay()
     }
 
     /// Ends the sounding note now (for `reset`, transport stops): the returned events are
@@ -330,8 +394,10 @@ impl PitchTracker {
             for channel in channels {
                 x += sanitize::input_sample(channel[sample_idx]) as f64;
             }
-            let y = self.lowpass.tick(x * gain);
-            self.ring[self.write_idx] = y as f32;
+            let Some(y) = self.decimator.push((x * gain) as f32) else {
+                continue;
+            };
+            self.ring[self.write_idx] = y;
             self.write_idx += 1;
             if self.write_idx == window {
                 self.write_idx = 0;
@@ -358,8 +424,9 @@ impl PitchTracker {
         let lag_samples = LAG_FRAMES * self.hop;
 
         let s = self.settings;
-        let min_period = (self.sample_rate / s.max_hz.min(self.sample_rate / 4.0)).floor() as usize;
-        let max_period = (self.sample_rate / s.min_hz).ceil() as usize;
+        let rate = self.analysis_rate;
+        let min_period = (rate / s.max_hz.min(rate / 4.0)).floor() as usize;
+        let max_period = (rate / s.min_hz).ceil() as usize;
         let slot = self.pending_idx;
         let mut candidates = Candidates::default();
         self.yin.analyze(
@@ -398,7 +465,7 @@ impl PitchTracker {
         let frequency = match best {
             Some((period, _)) => {
                 let refined = self.yin.refine(&self.history[..frame_len], period);
-                self.sample_rate / refined
+                rate / refined
             }
             None if hmm_voiced => bin_f,
             None => self.last_frequency,
@@ -412,8 +479,13 @@ impl PitchTracker {
         }
         self.events.clear();
         let pitch = semitones(frequency, s.reference_hz) as f32;
-        self.notes
-            .update(voiced, pitch, decided.level_db, &mut self.events);
+        self.notes.update(
+            voiced,
+            pitch,
+            decided.voiced_probability,
+            decided.level_db,
+            &mut self.events,
+        );
         let latency = self.latency_samples() as i64;
         Some(PitchFrame {
             end_sample: end,
@@ -431,17 +503,21 @@ impl Processor for PitchTracker {
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, _num_channels: usize) {
         let sample_rate = crate::sanitize_sample_rate(sample_rate);
         self.sample_rate = sample_rate;
-        self.hop = ((HOP_44K as f32 * sample_rate / 44_100.0).round() as usize).max(8);
-        let window = (WINDOW_S * sample_rate).round() as usize;
-        let max_period = (sample_rate / MIN_RANGE_HZ).ceil() as usize;
-        self.yin.prepare(sample_rate, window, max_period);
+        let factor = decimation_for(sample_rate);
+        let rate = sample_rate / factor as f32;
+        self.analysis_rate = rate;
+        self.decimator
+            .prepare(sample_rate, factor, LOWPASS_HZ.min(0.3 * rate));
+        self.hop = ((HOP_44K as f32 * rate / 44_100.0).round() as usize).max(4);
+        let window = (WINDOW_S * rate).round() as usize;
+        let max_period = (rate / MIN_RANGE_HZ).ceil() as usize;
+        self.yin.prepare(rate, window, max_period);
         self.hmm.prepare(self.frame_rate_hz(), LAG_FRAMES);
-        self.notes.prepare(self.hop as f32 / sample_rate);
+        self.notes.prepare(self.hop as f32 / rate);
         self.ring = vec![0.0; self.yin.frame_len() + LAG_FRAMES * self.hop];
         self.history = vec![0.0; self.ring.len()];
         self.observation = vec![0.0; self.hmm.num_bins()];
         self.pending = vec![Pending::default(); LAG_FRAMES + 1];
-        self.lowpass = Biquad::lowpass(sample_rate, LOWPASS_HZ.min(0.42 * sample_rate));
         self.prepared = true;
         self.reset();
     }
@@ -453,7 +529,7 @@ impl Processor for PitchTracker {
         self.since_hop = 0;
         self.hmm.reset();
         self.notes.reset();
-        self.lowpass.reset();
+        self.decimator.reset();
         for p in &mut self.pending {
             *p = Pending::default();
         }
@@ -467,7 +543,8 @@ impl Processor for PitchTracker {
     /// The algorithmic latency of the pitch estimate (see the module docs): half the
     /// integration window plus the decoding lag. Audio itself is not delayed.
     fn latency_samples(&self) -> usize {
-        self.yin.window() / 2 + LAG_FRAMES * self.hop
+        let factor = self.decimator.factor.max(1);
+        self.decimator.delay() + (self.yin.window() / 2 + LAG_FRAMES * self.hop) * factor
     }
 }
 

@@ -24,6 +24,15 @@ const REATTACK_DIP_DB: f32 = 9.0;
 const REATTACK_RISE_DB: f32 = 6.0;
 /// Frames below this level are treated as unvoiced, dBFS.
 pub const NOTE_GATE_DB: f32 = -65.0;
+/// A note that restarts the pitch of the note that ended less than this long ago (ms) needs
+/// [`REONSET_EXTRA_FRAMES`] more frames: across a leap the old period often survives a few
+/// frames after a short voicing gap (an octave up is also periodic at the old period).
+pub const REONSET_GUARD_MS: f32 = 30.0;
+/// See [`REONSET_GUARD_MS`].
+pub const REONSET_EXTRA_FRAMES: u32 = 3;
+/// Voicing probability the frames starting a note need (at least): a frame that is only
+/// just voiced (a transition, a noisy attack) does not start a note on its own.
+pub const ONSET_CONFIDENCE: f32 = 0.25;
 /// Smallest pitch-bend change worth sending, semitones (1 cent).
 const BEND_STEP_SEMITONES: f32 = 0.01;
 
@@ -114,6 +123,9 @@ pub struct NoteSegmenter {
     peak_db: f32,
     dip_min_db: f32,
     armed: bool,
+    /// The last note that ended and the frames since.
+    last_note: Option<i32>,
+    frames_since_off: u32,
 }
 
 fn velocity_of(level_db: f32) -> f32 {
@@ -170,8 +182,12 @@ impl NoteSegmenter {
 
     /// Ends the sounding note, if any.
     pub fn release(&mut self, out: &mut MidiEvents) {
-        if let Some((_, Some(key))) = self.sounding.take() {
-            out.push(MidiOut::NoteOff { key });
+        if let Some((note, key)) = self.sounding.take() {
+            if let Some(key) = key {
+                out.push(MidiOut::NoteOff { key });
+            }
+            self.last_note = Some(note);
+            self.frames_since_off = 0;
         }
         self.age_frames = 0;
         self.on_count = 0;
@@ -213,8 +229,15 @@ impl NoteSegmenter {
     }
 
     /// Advances by one frame. `pitch` is in semitones relative to the reference (MIDI
-    /// numbering, fractional). Never allocates.
-    pub fn update(&mut self, voiced: bool, pitch: f32, level_db: f32, out: &mut MidiEvents) {
+    /// numbering, fractional), `confidence` the frame's voicing probability. Never allocates.
+    pub fn update(
+        &mut self,
+        voiced: bool,
+        pitch: f32,
+        confidence: f32,
+        level_db: f32,
+        out: &mut MidiEvents,
+    ) {
         if !self.settings.enabled {
             self.release(out);
             return;
@@ -234,9 +257,8 @@ impl NoteSegmenter {
                 }
                 self.off_count = 0;
                 let deviation = pitch - note as f32;
-                if deviation.abs() > LEAP_SEMITONES {
-                    self.change_count = CHANGE_FRAMES;
-                } else if deviation.abs() > 0.5 + HYSTERESIS_SEMITONES {
+                let leap = deviation.abs() > LEAP_SEMITONES;
+                if deviation.abs() > 0.5 + HYSTERESIS_SEMITONES {
                     self.change_count += 1;
                 } else {
                     self.change_count = 0;
@@ -253,7 +275,10 @@ impl NoteSegmenter {
                     self.dip_min_db = self.dip_min_db.min(level_db);
                     reattack = level_db > self.dip_min_db + REATTACK_RISE_DB;
                 }
-                if grown && self.change_count >= CHANGE_FRAMES {
+                // A leap changes the note even before the minimum length: the minimum keeps
+                // notes from ending in short gaps or flickering between neighbours, it must
+                // not hold a wrong note.
+                if (grown || leap) && self.change_count >= CHANGE_FRAMES {
                     self.release(out);
                     self.start(pitch.round() as i32, pitch, level_db, out);
                 } else if grown && reattack {
@@ -269,7 +294,8 @@ impl NoteSegmenter {
                 }
             }
             None => {
-                if !voiced {
+                self.frames_since_off = self.frames_since_off.saturating_add(1);
+                if !voiced || confidence < ONSET_CONFIDENCE {
                     self.on_count = 0;
                     return;
                 }
@@ -279,7 +305,14 @@ impl NoteSegmenter {
                     self.on_count = 0;
                 }
                 self.on_count += 1;
-                if self.on_count >= ON_FRAMES {
+                let guard_frames = (REONSET_GUARD_MS / 1000.0 / self.hop_s.max(1e-6)) as u32;
+                let needed =
+                    if self.last_note == Some(nearest) && self.frames_since_off < guard_frames {
+                        ON_FRAMES + REONSET_EXTRA_FRAMES
+                    } else {
+                        ON_FRAMES
+                    };
+                if self.on_count >= needed {
                     self.start(nearest, pitch, level_db, out);
                 }
             }
@@ -296,7 +329,7 @@ mod tests {
         let mut ev = MidiEvents::default();
         for (i, &(v, p, l)) in frames.iter().enumerate() {
             ev.clear();
-            seg.update(v, p, l, &mut ev);
+            seg.update(v, p, 0.9, l, &mut ev);
             all.extend(ev.iter().map(|e| (i, e)));
         }
         all
