@@ -227,8 +227,10 @@ impl PitchHmm {
             let j = state;
             consider(scores[nb + j] + self.log_switch_voicing, nb + j);
             let spread = self.spread.min(nb - 1);
-            for i in j.saturating_sub(spread)..=(j + spread).min(nb - 1) {
-                consider(scores[i] + self.log_local[i.abs_diff(j)], i);
+            let lo = j.saturating_sub(spread);
+            let hi = (j + spread).min(nb - 1);
+            for (i, &score) in scores.iter().enumerate().take(hi + 1).skip(lo) {
+                consider(score + self.log_local[i.abs_diff(j)], i);
             }
         } else {
             let j = state - nb;
