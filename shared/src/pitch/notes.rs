@@ -2,20 +2,27 @@
 //!
 //! A note starts when the pitch has been voiced and near one semitone for [`ON_FRAMES`]
 //! frames; it changes when the pitch leaves the note by more than half a semitone plus a
-//! hysteresis for [`CHANGE_FRAMES`] frames; it ends after [`OFF_FRAMES`] unvoiced frames.
+//! hysteresis for [`CHANGE_FRAMES`] frames after a leap or [`SETTLE_MS`] settled on a neighbour;
+//! it ends after [`OFF_MS`] unvoiced.
 //! A re-attack on the same pitch (the level dips and rises again) restarts the note. No note
 //! ends or changes before the minimum note length. Velocity comes from the level at the
 //! onset; the deviation from the note within it is sent as pitch bend.
 
 /// Voiced frames needed to start a note (≈ 5.8 ms at 44.1 kHz).
 pub const ON_FRAMES: u32 = 2;
-/// Frames off the note needed to change note.
+/// Frames off the note needed to change note by a leap.
 pub const CHANGE_FRAMES: u32 = 2;
+/// A change by less than a leap (a semitone step, or vibrato and glides passing the next
+/// semitone) needs the pitch to settle within [`SETTLE_SEMITONES`] of the new note for this
+/// long, ms: vibrato and glides stay one note, bent.
+pub const SETTLE_MS: f32 = 50.0;
+/// See [`SETTLE_MS`].
+pub const SETTLE_SEMITONES: f32 = 0.25;
 /// A pitch this far from the note (semitones) changes it after one frame: a leap, not a
 /// wobble.
 pub const LEAP_SEMITONES: f32 = 1.5;
-/// Unvoiced frames needed to end a note.
-pub const OFF_FRAMES: u32 = 3;
+/// Unvoiced time that ends a note, ms (shorter voicing gaps do not split it).
+pub const OFF_MS: f32 = 20.0;
 /// Hysteresis beyond the half-semitone boundary before a note change, semitones.
 pub const HYSTERESIS_SEMITONES: f32 = 0.25;
 /// Level dip (from the note's peak) that arms a re-attack, dB.
@@ -119,6 +126,9 @@ pub struct NoteSegmenter {
     on_count: u32,
     off_count: u32,
     change_count: u32,
+    /// Frames the pitch has been settled on `settle_note`.
+    settle_count: u32,
+    settle_note: i32,
     last_bend: f32,
     peak_db: f32,
     dip_min_db: f32,
@@ -197,8 +207,12 @@ impl NoteSegmenter {
     }
 
     fn min_frames(&self) -> u32 {
+        self.frames_for(self.settings.min_note_ms)
+    }
+
+    fn frames_for(&self, ms: f32) -> u32 {
         if self.hop_s > 0.0 {
-            (self.settings.min_note_ms / 1000.0 / self.hop_s).ceil() as u32
+            (ms / 1000.0 / self.hop_s).ceil() as u32
         } else {
             0
         }
@@ -219,6 +233,7 @@ impl NoteSegmenter {
         self.sounding = Some((note, key));
         self.age_frames = 0;
         self.change_count = 0;
+        self.settle_count = 0;
         self.off_count = 0;
         self.peak_db = level_db;
         self.armed = false;
@@ -250,19 +265,30 @@ impl NoteSegmenter {
                 let grown = self.age_frames >= min_frames;
                 if !voiced {
                     self.off_count += 1;
-                    if self.off_count >= OFF_FRAMES && grown {
+                    if self.off_count >= self.frames_for(OFF_MS).max(1) && grown {
                         self.release(out);
                     }
                     return;
                 }
                 self.off_count = 0;
                 let deviation = pitch - note as f32;
-                let leap = deviation.abs() > LEAP_SEMITONES;
+                let leap = deviation.abs() > LEAP_SEMITONES.min(self.settings.bend_range);
                 if deviation.abs() > 0.5 + HYSTERESIS_SEMITONES {
                     self.change_count += 1;
                 } else {
                     self.change_count = 0;
                 }
+                let nearest = pitch.round() as i32;
+                if nearest != note && (pitch - nearest as f32).abs() < SETTLE_SEMITONES {
+                    if nearest != self.settle_note {
+                        self.settle_note = nearest;
+                        self.settle_count = 0;
+                    }
+                    self.settle_count += 1;
+                } else {
+                    self.settle_count = 0;
+                }
+                let settled = self.settle_count >= self.frames_for(SETTLE_MS);
                 // Re-attack detection on the level envelope.
                 if level_db > self.peak_db {
                     self.peak_db = level_db;
@@ -278,7 +304,7 @@ impl NoteSegmenter {
                 // A leap changes the note even before the minimum length: the minimum keeps
                 // notes from ending in short gaps or flickering between neighbours, it must
                 // not hold a wrong note.
-                if (grown || leap) && self.change_count >= CHANGE_FRAMES {
+                if (leap && self.change_count >= CHANGE_FRAMES) || (grown && settled) {
                     self.release(out);
                     self.start(pitch.round() as i32, pitch, level_db, out);
                 } else if grown && reattack {
@@ -357,15 +383,16 @@ mod tests {
             .filter(|(_, e)| matches!(e, MidiOut::NoteOff { key: 60 }))
             .collect();
         assert_eq!(offs.len(), 1);
-        assert_eq!(offs[0].0, 50 + OFF_FRAMES as usize - 1);
+        assert_eq!(offs[0].0, 50 + (OFF_MS / 2.9).ceil() as usize - 1);
     }
 
     #[test]
     fn vibrato_within_the_hysteresis_does_not_change_the_note_but_a_step_does() {
         let mut seg = NoteSegmenter::default();
         seg.prepare(0.0029);
+        // ±100 cents at 5.5 Hz (2.9 ms frames): reaches both neighbours, settles on none.
         let mut frames: Vec<_> = (0..200)
-            .map(|i| (true, 64.0 + 0.6 * (i as f32 * 0.1).sin(), -20.0))
+            .map(|i| (true, 64.0 + (i as f32 * 0.1).sin(), -20.0))
             .collect();
         frames.extend(vec![(true, 66.0, -20.0); 30]);
         let ev = run(&mut seg, &frames);
