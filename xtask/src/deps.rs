@@ -75,12 +75,12 @@ pub const TEST: &[Requirement] = &[
 ];
 
 /// Needed by `cargo xtask eval` on top of [`BUILD`] and [`TEST`]: the Split recipe's
-/// soundfonts and drum kits (its held-out test timbres) and ffmpeg (museval imports
-/// stempeg, which refuses to load without it).
+/// soundfonts and drum kits (its held-out test timbres), ffmpeg (museval imports
+/// stempeg, which refuses to load without it) and the Pitch evaluation's aubio anchor.
 pub const EVAL: &[Requirement] = &[
     one(
         &["musescore-general-soundfont"],
-        "Split training/validation timbres (render.py)",
+        "Split training/validation timbres (render.py), Pitch GM renders",
     ),
     one(&["timgm6mb-soundfont"], "Split held-out test timbres"),
     one(
@@ -90,6 +90,10 @@ pub const EVAL: &[Requirement] = &[
     one(
         &["ffmpeg"],
         "museval (via stempeg) for the Split evaluation",
+    ),
+    one(
+        &["aubio-tools"],
+        "the aubio yinfft anchor of the Pitch evaluation (`aubio pitch`)",
     ),
 ];
 

@@ -25,6 +25,9 @@ pub enum Suite {
     Chroma,
     /// Separation quality of Prism Split, BSSEval v4 (`tests/eval/split_eval.py`).
     Split,
+    /// f0, voicing, tuner, latency and notes of Prism Pitch beside pYIN, SwiftF0 and aubio
+    /// (`tests/eval/pitch_eval.py`).
+    Pitch,
 }
 
 impl Suite {
@@ -32,6 +35,7 @@ impl Suite {
         match self {
             Suite::Chroma => "chroma",
             Suite::Split => "split",
+            Suite::Pitch => "pitch",
         }
     }
 
@@ -40,6 +44,7 @@ impl Suite {
         match self {
             Suite::Chroma => "tests/eval/chroma_eval.py",
             Suite::Split => "tests/eval/split_eval.py",
+            Suite::Pitch => "tests/eval/pitch_eval.py",
         }
     }
 }
