@@ -443,3 +443,46 @@ fn models_of_the_wrong_interface_are_rejected_with_the_reason() {
         assert!(err.to_string().contains(want), "{what}: {err}");
     }
 }
+
+#[test]
+fn a_model_loader_that_panics_leaves_the_engine_in_hpss_mode_saying_why() {
+    use prism_shared::split::ModelLoader;
+    // The panic message would be printed by the default hook; keep the test output clean.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let loader = ModelLoader(Arc::new(|| panic!("loader exploded")));
+    let mut engine = SplitEngine::new(SplitSettings {
+        mode: SplitMode::Neural,
+        deadline: Deadline::RealTime,
+        model: ModelSource::Loader(loader),
+    });
+    engine.prepare(44_100.0, 512, 2);
+    // The worker loads off the audio thread; wait for its verdict.
+    let started = std::time::Instant::now();
+    while engine.telemetry().code() == StatusCode::Loading
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::panic::set_hook(hook);
+    let status = engine.telemetry().snapshot();
+    assert_eq!(status.code, StatusCode::LoadFailed, "{status:?}");
+    assert!(
+        status.message.contains("crashed") && status.message.contains("loader exploded"),
+        "the status says why: {}",
+        status.message
+    );
+    assert!(status.message.contains("HPSS"), "{}", status.message);
+    // It runs (HPSS) and nothing counts as a miss.
+    let outs = run_engine(&mut engine, &stereo_music(1.0), 512);
+    let drums: f32 = outs[0][0].iter().map(|x| x * x).sum();
+    assert!(drums > 1e-3, "no percussive output");
+    assert!(outs.iter().flatten().flatten().all(|x| x.is_finite()));
+    assert_eq!(engine.telemetry().snapshot().misses, 0);
+
+    // The guard itself: a panicking loader is an error, never an unwind.
+    std::panic::set_hook(Box::new(|_| {}));
+    let direct = NeuralModel::guarded(|| panic!("boom"));
+    let _ = std::panic::take_hook();
+    assert!(matches!(direct, Err(ModelError::Panic(m)) if m == "boom"));
+}

@@ -88,6 +88,19 @@ pub enum ModelSource {
     Bytes(Arc<[u8]>),
     /// No model: HPSS only.
     None,
+    /// A custom loader (another model store; the tests' faulty loaders), run on the worker
+    /// with panics caught. If it fails the engine runs HPSS and says why.
+    Loader(ModelLoader),
+}
+
+/// A function that produces a model, for [`ModelSource::Loader`].
+#[derive(Clone)]
+pub struct ModelLoader(pub Arc<dyn Fn() -> Result<NeuralModel, ModelError> + Send + Sync>);
+
+impl std::fmt::Debug for ModelLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelLoader(..)")
+    }
 }
 
 /// Engine settings fixed at `prepare`.
@@ -248,6 +261,19 @@ fn load_source(source: &ModelSource, telemetry: &SplitTelemetry) -> Option<Neura
                 telemetry.set_status(
                     StatusCode::LoadFailed,
                     &format!("built-in model: {e}; running HPSS instead"),
+                );
+                None
+            }
+        },
+        ModelSource::Loader(loader) => match NeuralModel::guarded(|| (loader.0)()) {
+            Ok(m) => {
+                telemetry.set_status(StatusCode::Ready, "custom model");
+                Some(m)
+            }
+            Err(e) => {
+                telemetry.set_status(
+                    StatusCode::LoadFailed,
+                    &format!("model: {e}; running HPSS instead"),
                 );
                 None
             }

@@ -12,8 +12,8 @@ pub mod engine;
 pub mod model;
 
 pub use engine::{
-    Deadline, FrameView, ModelSource, ModelSwap, SplitEngine, SplitMode, SplitSettings,
-    SplitStatus, SplitTelemetry, StatusCode,
+    Deadline, FrameView, ModelLoader, ModelSource, ModelSwap, SplitEngine, SplitMode,
+    SplitSettings, SplitStatus, SplitTelemetry, StatusCode,
 };
 pub use model::{ModelError, NeuralModel, DEFAULT_MODEL};
 

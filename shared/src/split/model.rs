@@ -97,15 +97,21 @@ impl NeuralModel {
         if bytes.is_empty() {
             return Err(ModelError::Empty);
         }
-        let loaded = catch_unwind(AssertUnwindSafe(|| Self::load_inner(bytes)))
-            .map_err(|p| ModelError::Panic(panic_message(p.as_ref())))??;
-        let mut model = loaded;
+        let mut model = Self::guarded(|| Self::load_inner(bytes))?;
         // Warm up (first-run allocations, caches) and check the output is usable.
         let probe = vec![1.0f32; MODEL_BINS];
         let mut masks = vec![0.0f32; NUM_STEMS * MODEL_BINS];
         model.step(&probe, &mut masks)?;
         model.reset();
         Ok(model)
+    }
+
+    /// Runs a loader with panics caught: a panic becomes [`ModelError::Panic`] with its
+    /// message. Every way of loading a model (files, the embedded default, custom loaders of
+    /// [`super::engine::ModelSource::Loader`]) goes through here.
+    pub fn guarded(load: impl FnOnce() -> Result<Self, ModelError>) -> Result<Self, ModelError> {
+        catch_unwind(AssertUnwindSafe(load))
+            .map_err(|p| ModelError::Panic(panic_message(p.as_ref())))?
     }
 
     fn load_inner(bytes: &[u8]) -> Result<Self, ModelError> {
