@@ -14,7 +14,9 @@
 //!    of [`LAG_FRAMES`] frames (octave errors and single-frame outliers are rejected by
 //!    continuity; note changes are followed through a jump transition);
 //! 4. the decided frame's frequency is the candidate in the decided bin (sub-cent), its
-//!    confidence the frame's voicing probability;
+//!    confidence the frame's voicing probability; frames more than 30 dB below the recent
+//!    peak level (a follower falling 10 dB/s, capped at 0 dBFS) are unvoiced, so periodic
+//!    release and reverb tails do not count as the note;
 //! 5. [`notes::NoteSegmenter`] turns the track into MIDI notes and pitch bend.
 //!
 //! **Algorithmic latency** (a constant, [`PitchTracker::latency_samples`]): the FIR's
@@ -42,6 +44,10 @@ pub const LAG_FRAMES: usize = 2;
 pub const MIN_RANGE_HZ: f32 = 40.0;
 /// See [`MIN_RANGE_HZ`].
 pub const MAX_RANGE_HZ: f32 = 4000.0;
+/// Frames more than this far below the recent peak level are unvoiced, dB.
+const RELATIVE_GATE_DB: f32 = 30.0;
+/// Fall rate of the peak follower, dB per second.
+const PEAK_DECAY_DB_PER_S: f32 = 10.0;
 /// Low-pass (anti-alias) corner before the analysis, Hz (capped at 0.3 × the analysis rate).
 const LOWPASS_HZ: f32 = 6000.0;
 
@@ -282,6 +288,8 @@ pub struct PitchTracker {
     frames_seen: u64,
     samples_seen: u64,
     last_frequency: f32,
+    /// Peak follower of the frame level, dB.
+    peak_level_db: f32,
     events: MidiEvents,
     prepared: bool,
 }
@@ -314,6 +322,7 @@ impl PitchTracker {
             frames_seen: 0,
             samples_seen: 0,
             last_frequency: 0.0,
+            peak_level_db: -120.0,
             events: MidiEvents::default(),
             prepared: false,
         }
@@ -470,8 +479,19 @@ impl PitchTracker {
             None if hmm_voiced => bin_f,
             None => self.last_frequency,
         };
+        // Level relative to the recent peak: decaying release and reverb tails far below
+        // the playing level are periodic but not the note any more.
+        let hop_s = self.hop as f32 / self.analysis_rate;
+        // Capped at 0 dBFS, so garbage input (clamped to +60 dB) cannot gate a normal
+        // signal for long.
+        self.peak_level_db = decided
+            .level_db
+            .max(self.peak_level_db - PEAK_DECAY_DB_PER_S * hop_s)
+            .min(0.0);
+        let loud_enough = decided.level_db > self.peak_level_db - RELATIVE_GATE_DB;
         let voiced = hmm_voiced
             && best.is_some()
+            && loud_enough
             && decided.voiced_probability >= s.voicing_threshold
             && decided.voiced_probability > 0.0;
         if voiced || best.is_some() {
@@ -537,6 +557,7 @@ impl Processor for PitchTracker {
         self.frames_seen = 0;
         self.samples_seen = 0;
         self.last_frequency = 0.0;
+        self.peak_level_db = -120.0;
         self.events.clear();
     }
 
