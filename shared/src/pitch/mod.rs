@@ -28,6 +28,7 @@ pub mod hmm;
 pub mod notes;
 pub mod yin;
 
+use crate::framing::Framer;
 use crate::sanitize;
 use crate::Processor;
 use hmm::PitchHmm;
@@ -273,12 +274,10 @@ pub struct PitchTracker {
     yin: Yin,
     hmm: PitchHmm,
     notes: NoteSegmenter,
-    /// Circular history of filtered mono samples: one frame plus `LAG_FRAMES` hops, so the
+    /// Frames of the decimated signal: one analysis frame plus `LAG_FRAMES` hops, so the
     /// decided frame's samples are still there for the sub-sample refinement.
-    ring: Vec<f32>,
-    write_idx: usize,
-    since_hop: usize,
-    /// The ring unrolled, oldest first.
+    framer: Framer,
+    /// The latest framer output, oldest sample first.
     history: Vec<f32>,
     /// Per-bin voiced observation of the current frame.
     observation: Vec<f32>,
@@ -312,9 +311,7 @@ impl PitchTracker {
             yin: Yin::default(),
             hmm: PitchHmm::default(),
             notes: NoteSegmenter::default(),
-            ring: Vec::new(),
-            write_idx: 0,
-            since_hop: 0,
+            framer: Framer::default(),
             history: Vec::new(),
             observation: Vec::new(),
             pending: Vec::new(),
@@ -397,7 +394,6 @@ impl PitchTracker {
             .min()
             .unwrap_or(first.len());
         let gain = 1.0 / channels.len() as f64;
-        let window = self.ring.len();
         for sample_idx in 0..len {
             let mut x = 0.0f64;
             for channel in channels {
@@ -406,14 +402,13 @@ impl PitchTracker {
             let Some(y) = self.decimator.push((x * gain) as f32) else {
                 continue;
             };
-            self.ring[self.write_idx] = y;
-            self.write_idx += 1;
-            if self.write_idx == window {
-                self.write_idx = 0;
-            }
-            self.since_hop += 1;
-            if self.since_hop == self.hop {
-                self.since_hop = 0;
+            let history = &mut self.history;
+            let mut complete = false;
+            self.framer.process(&[&[y]], |frame, _| {
+                history.copy_from_slice(frame);
+                complete = true;
+            });
+            if complete {
                 let end = self.samples_seen + sample_idx as u64 + 1;
                 if let Some(frame) = self.analyze(end) {
                     on_frame(&frame, &self.events, sample_idx);
@@ -426,9 +421,6 @@ impl PitchTracker {
     /// Analyses the frame ending at stream position `end`; returns the decision for the
     /// frame `LAG_FRAMES` hops ago once there is one.
     fn analyze(&mut self, end: u64) -> Option<PitchFrame> {
-        let (newer, older) = self.ring.split_at(self.write_idx);
-        self.history[..older.len()].copy_from_slice(older);
-        self.history[older.len()..].copy_from_slice(newer);
         let frame_len = self.yin.frame_len();
         let lag_samples = LAG_FRAMES * self.hop;
 
@@ -534,8 +526,9 @@ impl Processor for PitchTracker {
         self.yin.prepare(rate, window, max_period);
         self.hmm.prepare(self.frame_rate_hz(), LAG_FRAMES);
         self.notes.prepare(self.hop as f32 / rate);
-        self.ring = vec![0.0; self.yin.frame_len() + LAG_FRAMES * self.hop];
-        self.history = vec![0.0; self.ring.len()];
+        let window = self.yin.frame_len() + LAG_FRAMES * self.hop;
+        self.framer.prepare(window, self.hop);
+        self.history = vec![0.0; window];
         self.observation = vec![0.0; self.hmm.num_bins()];
         self.pending = vec![Pending::default(); LAG_FRAMES + 1];
         self.prepared = true;
@@ -543,10 +536,8 @@ impl Processor for PitchTracker {
     }
 
     fn reset(&mut self) {
-        self.ring.fill(0.0);
+        self.framer.reset();
         self.history.fill(0.0);
-        self.write_idx = 0;
-        self.since_hop = 0;
         self.hmm.reset();
         self.notes.reset();
         self.decimator.reset();
