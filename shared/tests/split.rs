@@ -3,11 +3,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prism_shared::split::{
     parity_signal, Deadline, ModelError, ModelSource, NeuralModel, SplitEngine, SplitMode,
-    SplitSettings, StatusCode, DEFAULT_MODEL, MODEL_BINS, NUM_STEMS,
+    SplitSettings, StatusCode, AUTO_MAX_WAIT, DEFAULT_MODEL, MODEL_BINS, NUM_STEMS,
 };
 use prism_shared::stft::SpectralEngine;
 use prism_shared::Processor;
@@ -485,4 +485,132 @@ fn a_model_loader_that_panics_leaves_the_engine_in_hpss_mode_saying_why() {
     let direct = NeuralModel::guarded(|| panic!("boom"));
     let _ = std::panic::take_hook();
     assert!(matches!(direct, Err(ModelError::Panic(m)) if m == "boom"));
+}
+
+/// Error energy of `a` against `b` over `range`, relative to `b`'s energy (all stems).
+fn relative_error(a: &[Vec<Vec<f32>>], b: &[Vec<Vec<f32>>], range: std::ops::Range<usize>) -> f64 {
+    let (mut err, mut energy) = (0.0f64, 0.0f64);
+    for (sa, sb) in a.iter().zip(b) {
+        for (ca, cb) in sa.iter().zip(sb) {
+            for i in range.clone() {
+                err += ((ca[i] - cb[i]) as f64).powi(2);
+                energy += (cb[i] as f64).powi(2);
+            }
+        }
+    }
+    err / energy.max(1e-30)
+}
+
+fn loaded_engine(deadline: Deadline, max_block: usize) -> SplitEngine {
+    let mut engine = SplitEngine::new(SplitSettings {
+        mode: SplitMode::Neural,
+        deadline,
+        model: ModelSource::Default,
+    });
+    engine.prepare(44_100.0, max_block, 2);
+    assert_eq!(
+        engine.wait_until_loaded(Duration::from_secs(60)),
+        StatusCode::Ready
+    );
+    engine
+}
+
+#[test]
+fn auto_deadline_waits_only_when_the_host_runs_ahead_of_real_time() {
+    let input = stereo_music(3.0);
+    let mut offline = loaded_engine(Deadline::Wait, 256);
+    let reference = run_engine(&mut offline, &input, 256);
+    // A host bouncing without saying so, with a worker slower than the feed (2 ms per
+    // frame): real time misses most frames; auto misses only until it sees the lead.
+    let mut misses = Vec::new();
+    let mut outs = Vec::new();
+    for deadline in [Deadline::RealTime, Deadline::Auto] {
+        let mut engine = loaded_engine(deadline, 256);
+        let t = engine.telemetry();
+        t.inject_stall_us.store(2_000, Ordering::Relaxed);
+        outs.push(run_engine(&mut engine, &input, 256));
+        misses.push(t.misses.load(Ordering::Relaxed));
+        assert!(t.frames.load(Ordering::Relaxed) > 500);
+    }
+    println!(
+        "misses fed as fast as possible: real time {}, auto {}",
+        misses[0], misses[1]
+    );
+    assert!(
+        misses[0] > 200,
+        "real time should miss most frames: {}",
+        misses[0]
+    );
+    // 50 ms of lead at 5.8 ms per hop, plus the frames already queued then.
+    assert!(misses[1] <= 16, "auto missed {} frames", misses[1]);
+    let lat = 1024 + 256;
+    // After the misses and the 8-hop fade, auto is the offline render: the worker kept
+    // every frame, so the recurrent state is the same.
+    let late = (lat + 11_025)..input[0].len();
+    let err_rt = relative_error(&outs[0], &reference, late.clone());
+    let err_auto = relative_error(&outs[1], &reference, late);
+    println!("relative error after 0.25 s: real time {err_rt:.2e}, auto {err_auto:.2e}");
+    assert!(
+        err_auto < 1e-10,
+        "auto differs from the offline render: {err_auto:e}"
+    );
+    assert!(err_rt > 0.1, "{err_rt}");
+}
+
+#[test]
+fn auto_deadline_at_real_time_pace_never_waits_for_a_stalled_worker() {
+    // Paced like a sound card (one 128-sample block per 2.9 ms), a worker that stalls
+    // forever: every block returns at once and the misses go to "other".
+    let mut engine = loaded_engine(Deadline::Auto, 128);
+    let t = engine.telemetry();
+    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    let input = stereo_music(0.5);
+    let mut slowest = Duration::ZERO;
+    let start = Instant::now();
+    let period = Duration::from_secs_f64(128.0 / 44_100.0);
+    let mut pos = 0;
+    let mut k = 0u32;
+    while pos + 128 <= input[0].len() {
+        let due = start + period * k;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let block: Vec<Vec<f32>> = input.iter().map(|c| c[pos..pos + 128].to_vec()).collect();
+        let t0 = Instant::now();
+        run_engine(&mut engine, &block, 128);
+        slowest = slowest.max(t0.elapsed());
+        pos += 128;
+        k += 1;
+    }
+    let misses = t.misses.load(Ordering::Relaxed);
+    println!("auto at real-time pace, stalled worker: slowest block {slowest:?}, {misses} misses");
+    assert!(misses > 50, "{misses}");
+    // Not a timing assertion on speed: a wait would take AUTO_MAX_WAIT (1 s).
+    assert!(
+        slowest < AUTO_MAX_WAIT / 2,
+        "a block took {slowest:?}: the audio thread waited"
+    );
+    t.inject_stall_us.store(0, Ordering::Relaxed);
+}
+
+#[test]
+fn auto_deadline_gives_up_on_a_stalled_worker_during_a_bounce() {
+    // Fed as fast as possible with a worker that never answers: the first wait times out,
+    // then the engine stops waiting (a bounce of a broken model does not take forever).
+    let mut engine = loaded_engine(Deadline::Auto, 256);
+    let t = engine.telemetry();
+    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    let input = stereo_music(2.0);
+    let t0 = Instant::now();
+    let outs = run_engine(&mut engine, &input, 256);
+    let took = t0.elapsed();
+    t.inject_stall_us.store(0, Ordering::Relaxed);
+    println!("bounce with a stalled worker took {took:?}");
+    assert!(took < AUTO_MAX_WAIT * 5, "{took:?}");
+    let lat = 1024 + 256;
+    for ch in 0..2 {
+        for i in (lat + 44_100)..input[0].len() {
+            assert!((outs[2][ch][i] - input[ch][i - lat]).abs() < 1e-4);
+        }
+    }
 }

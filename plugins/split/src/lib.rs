@@ -74,7 +74,7 @@ impl Default for PrismSplit {
     fn default() -> Self {
         let (frames_tx, frames_rx) = rtrb::RingBuffer::new(FRAME_RING);
         let engine = SplitEngine::new(SplitSettings {
-            deadline: Deadline::RealTime,
+            deadline: Deadline::Auto,
             ..SplitSettings::default()
         });
         Self {
@@ -187,14 +187,21 @@ impl Plugin for PrismSplit {
         let max_block = (buffer_config.max_buffer_size as usize).max(1);
         let sr = buffer_config.sample_rate;
         self.engine.set_model_source(self.model_source());
-        // Offline rendering (bounce, freeze) waits for every frame's masks, so a render equals
-        // `prism split`; in real time the engine never waits.
-        self.engine
-            .set_deadline(if buffer_config.process_mode == ProcessMode::Offline {
+        // A render the host announces (CLAP `clap.render`) waits for every frame's masks, so
+        // it equals `prism split`. Otherwise the engine never waits while the host keeps
+        // real-time pace, and waits while the host runs far ahead of the wall clock (a bounce
+        // it did not announce). VST3's announcement is not used: nice-plug 0.4.2 hands
+        // `activate()` the process mode of the *previous* `setupProcessing()`, so a real-time
+        // activation after a bounce would say "offline" and the audio thread would wait.
+        self.engine.set_deadline(
+            if buffer_config.process_mode == ProcessMode::Offline
+                && context.plugin_api() == PluginApi::Clap
+            {
                 Deadline::Wait
             } else {
-                Deadline::RealTime
-            });
+                Deadline::Auto
+            },
+        );
         self.engine.set_mode(self.params.separator.value().into());
         self.engine.prepare(sr, max_block, nc);
         let latency = self.engine.latency_samples();

@@ -27,7 +27,9 @@
 //!
 //! [`Deadline::Wait`] is for offline use (the CLI, tests): the audio thread waits for each
 //! frame's masks instead of falling back, so the output is deterministic and equals what a
-//! real-time run without misses produces.
+//! real-time run without misses produces. [`Deadline::Auto`] (the plugin's policy unless
+//! the host reliably says it renders offline) is real time while the host keeps real-time
+//! pace and waits only while the host runs well ahead of the wall clock (an offline bounce).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -74,8 +76,73 @@ pub enum Deadline {
     /// Real time: never wait; output the defined fallback and count the miss.
     #[default]
     RealTime,
-    /// Offline: wait for the worker (CLI and tests; never in a plugin).
+    /// Offline: wait for the worker (CLI, tests, and a host that says it renders offline).
     Wait,
+    /// A plugin whose host may render offline without saying so, or says so unreliably:
+    /// real time while the host keeps real-time pace, and waiting for the masks (at most
+    /// [`AUTO_MAX_WAIT`] per frame) while the host runs ahead of the wall clock by more than
+    /// [`AUTO_LEAD_BLOCKS`] host blocks (at least [`AUTO_LEAD_MIN`]). No real-time stream
+    /// can be that far ahead, so the audio thread of a live host never waits.
+    Auto,
+}
+
+/// [`Deadline::Auto`]: the host counts as rendering offline while the audio it delivered
+/// exceeds the wall-clock time it took by this many host blocks…
+pub const AUTO_LEAD_BLOCKS: f64 = 4.0;
+/// …and by at least this much.
+pub const AUTO_LEAD_MIN: Duration = Duration::from_millis(50);
+/// [`Deadline::Auto`]: time constant of the lead's leak, so that a sound card whose clock
+/// runs slightly fast never accumulates a lead (0.02 % drift leads by 0.4 ms).
+pub const AUTO_LEAD_LEAK: Duration = Duration::from_secs(2);
+/// [`Deadline::Auto`]: the longest the audio thread waits for one frame's masks. A worker
+/// that misses it is stalled: the engine behaves as [`Deadline::RealTime`] until the next
+/// reset.
+pub const AUTO_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// How far a host's audio runs ahead of the wall clock ([`Deadline::Auto`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Pace {
+    last: Option<Instant>,
+    /// Audio delivered minus wall-clock time taken, leaky, in seconds (never negative).
+    lead_s: f64,
+    /// Lead above which the host renders offline.
+    threshold_s: f64,
+    /// True while the host runs ahead: late masks are waited for.
+    ahead: bool,
+    /// A wait timed out: no more waiting until the next reset.
+    gave_up: bool,
+    /// Seconds this engine waited (for the worker) since the last block: not the host's
+    /// time, so a bounce stays "ahead" even when the worker is slower than real time.
+    waited_s: f64,
+}
+
+impl Pace {
+    fn prepare(&mut self, sample_rate: f32, max_block: usize) {
+        let block_s = max_block.max(1) as f64 / sample_rate as f64;
+        self.threshold_s = (AUTO_LEAD_BLOCKS * block_s).max(AUTO_LEAD_MIN.as_secs_f64());
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.last = None;
+        self.lead_s = 0.0;
+        self.ahead = false;
+        self.gave_up = false;
+        self.waited_s = 0.0;
+    }
+
+    /// A block of `block_s` seconds arrives now.
+    fn on_block(&mut self, now: Instant, block_s: f64) {
+        if let Some(last) = self.last {
+            let wall = (now.saturating_duration_since(last).as_secs_f64() - self.waited_s).max(0.0);
+            let leak = (-wall / AUTO_LEAD_LEAK.as_secs_f64()).exp();
+            self.lead_s = (self.lead_s * leak - wall).max(0.0);
+        }
+        self.lead_s += block_s;
+        self.last = Some(now);
+        self.waited_s = 0.0;
+        self.ahead = !self.gave_up && self.lead_s > self.threshold_s;
+    }
 }
 
 /// Where the model comes from.
@@ -312,6 +379,7 @@ fn spawn_worker(
     mut responses: rtrb::Producer<Response>,
     swaps: crossbeam::channel::Receiver<ModelSwap>,
     delay_hops: usize,
+    skip_late: bool,
 ) -> Worker {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_w = stop.clone();
@@ -342,10 +410,11 @@ fn spawn_worker(
                     std::thread::park_timeout(Duration::from_micros(200));
                     continue;
                 };
-                // Catching up after a stall: with more than `delay_hops` newer frames queued,
-                // this one is already late; skip to the newest that can still be on time
-                // (the gap restarts the recurrent state below).
-                while requests.slots() > delay_hops {
+                // Catching up after a stall (real time): with more than `delay_hops` newer
+                // frames queued, this one is already late; skip to the newest that can still
+                // be on time (the gap restarts the recurrent state below). `Auto` keeps every
+                // frame, so that a bounce it recognises late still has the offline state.
+                while skip_late && requests.slots() > delay_hops {
                     match requests.pop() {
                         Ok(newer) => req = newer,
                         Err(_) => break,
@@ -418,6 +487,9 @@ pub struct FrameView<'a> {
 struct FrameState {
     mode: SplitMode,
     deadline: Deadline,
+    /// Host pace, for [`Deadline::Auto`].
+    pace: Pace,
+    sample_rate: f32,
     num_channels: usize,
     host_bins: usize,
     map: BinMap,
@@ -450,6 +522,15 @@ struct FrameState {
 impl FrameState {
     fn slot(&self, frame: u64) -> usize {
         (frame % (self.delay_hops as u64 + 1)) as usize
+    }
+
+    /// Whether late masks are waited for now (offline, or `Auto` with the host ahead).
+    fn waits(&self) -> bool {
+        match self.deadline {
+            Deadline::RealTime => false,
+            Deadline::Wait => true,
+            Deadline::Auto => self.pace.ahead,
+        }
     }
 
     /// The worker has a model and it has not failed (while it loads, HPSS runs).
@@ -512,7 +593,7 @@ impl FrameState {
                 }
                 // A full ring (stalled worker) drops the frame; it will count as a miss.
                 let _ = tx.push(**req);
-                if self.deadline == Deadline::Wait {
+                if self.waits() {
                     // Offline only: a wake-up is a syscall, not for the real-time path.
                     if let Some(t) = &self.worker_thread {
                         t.unpark();
@@ -558,8 +639,9 @@ impl FrameState {
         let mut have_model = false;
         if submitted {
             have_model = self.take_response(target);
-            if !have_model && self.deadline == Deadline::Wait {
-                // Offline: wait for the worker unless it has failed.
+            if !have_model && self.waits() {
+                // Offline: wait for the worker unless it has failed (or, in `Auto`, stalls).
+                let started = (self.deadline == Deadline::Auto).then(Instant::now);
                 let mut spins = 0u32;
                 while self.model_usable() {
                     if self.take_response(target) {
@@ -570,8 +652,16 @@ impl FrameState {
                     if spins < 2_000 {
                         std::hint::spin_loop();
                     } else {
+                        if started.is_some_and(|t| t.elapsed() >= AUTO_MAX_WAIT) {
+                            self.pace.gave_up = true;
+                            self.pace.ahead = false;
+                            break;
+                        }
                         std::thread::yield_now();
                     }
+                }
+                if let Some(t) = started {
+                    self.pace.waited_s += t.elapsed().as_secs_f64();
                 }
             }
         }
@@ -736,10 +826,19 @@ impl SplitEngine {
         mut observer: impl FnMut(&FrameView<'_>),
     ) {
         let state = &mut self.state;
-        if state.deadline == Deadline::Wait && state.telemetry.code() == StatusCode::Loading {
-            while state.telemetry.code() == StatusCode::Loading {
+        if state.deadline == Deadline::Auto {
+            let block_s = inputs.first().map_or(0, |c| c.len()) as f64 / state.sample_rate as f64;
+            state.pace.on_block(Instant::now(), block_s);
+        }
+        if state.waits() && state.telemetry.code() == StatusCode::Loading {
+            // Offline: the model first. `Auto` waits at most AUTO_MAX_WAIT for it.
+            let t0 = Instant::now();
+            while state.telemetry.code() == StatusCode::Loading
+                && (state.deadline == Deadline::Wait || t0.elapsed() < AUTO_MAX_WAIT)
+            {
                 std::thread::sleep(Duration::from_micros(200));
             }
+            state.pace.waited_s += t0.elapsed().as_secs_f64();
         }
         self.engine.process(inputs, outputs, |spectra, out| {
             state.on_frame(spectra, out, &mut observer)
@@ -762,6 +861,8 @@ impl Processor for SplitEngine {
         let slots = delay_hops + 1;
         let s = &mut self.state;
         s.deadline = self.settings.deadline;
+        s.sample_rate = sample_rate;
+        s.pace.prepare(sample_rate, max_block);
         if s.frame == 0 && s.epoch == 0 {
             s.mode = self.settings.mode;
         }
@@ -817,6 +918,7 @@ impl Processor for SplitEngine {
                 resp_tx,
                 self.swap_rx.clone(),
                 delay_hops,
+                self.settings.deadline == Deadline::RealTime,
             );
             s.worker_thread = worker.handle.as_ref().map(|h| h.thread().clone());
             self.worker = Some(worker);
@@ -831,6 +933,7 @@ impl Processor for SplitEngine {
         s.frame = 0;
         s.first_submitted = None;
         s.fade = 1.0;
+        s.pace.reset();
         s.hpss.reset();
         for slot in &mut s.delay {
             for ch in slot {

@@ -13,7 +13,8 @@ pub mod model;
 
 pub use engine::{
     Deadline, FrameView, ModelLoader, ModelSource, ModelSwap, SplitEngine, SplitMode,
-    SplitSettings, SplitStatus, SplitTelemetry, StatusCode,
+    SplitSettings, SplitStatus, SplitTelemetry, StatusCode, AUTO_LEAD_BLOCKS, AUTO_LEAD_LEAK,
+    AUTO_LEAD_MIN, AUTO_MAX_WAIT,
 };
 pub use model::{ModelError, NeuralModel, DEFAULT_MODEL};
 
