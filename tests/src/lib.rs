@@ -9,6 +9,7 @@
 //!   `clap.log` extensions, and drives a plugin through its whole lifecycle.
 //! * [`dl`]: `dlopen(RTLD_NOW)` of a bundle's shared object, as validators scan it.
 //! * [`harness`]: run a check over every plugin of every bundle and report all failures.
+//! * [`py`]: the Python host scripts (pedalboard, minihost) in a child process with a timeout.
 //! * [`xvfb`]: a throw-away X server for editor tests, plus screenshot helpers.
 //!
 //! The integration tests themselves live in `tests/tests/*.rs`.
@@ -17,6 +18,7 @@ pub mod bundles;
 pub mod clap;
 pub mod dl;
 pub mod harness;
+pub mod py;
 pub mod signal;
 pub mod xvfb;
 
