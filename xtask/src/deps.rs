@@ -69,6 +69,14 @@ pub const TEST: &[Requirement] = &[
     ),
     one(&["mma"], "generating chord accompaniments as test material"),
     one(
+        &[
+            "libclang-rt-22-dev",
+            "libclang-rt-21-dev",
+            "libclang-rt-20-dev",
+        ],
+        "LLVM RealtimeSanitizer runtime (the RTSan test step)",
+    ),
+    one(
         &["python3-venv"],
         "the Python virtual environments of the host tests and evals",
     ),

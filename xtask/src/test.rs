@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the one command that checks everything, locally and in CI.
 //!
 //! Steps: system packages → Python venv → rustfmt → clippy → debug build of every
-//! target → debug bundles in `target/test-bundled` → `cargo test`. Debug bundles keep
+//! target → debug bundles in `target/test-bundled` → `cargo test` → the RealtimeSanitizer
+//! run of `shared/tests/rtsan.rs` (its own target folder, `target/rtsan`). Debug bundles keep
 //! nice-plug's `assert_process_allocs` armed in the host tests. Lint failures do not stop
 //! the run (you still see the test results); a failed setup or build step does.
 
@@ -324,6 +325,44 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
         }
         cargo_test(&mut command, "workspace tests", &counts)
     });
+    if host {
+        runner.step("RealtimeSanitizer (shared)", false, || {
+            let lib = find_rtsan_runtime().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no LLVM RealtimeSanitizer runtime (libclang_rt.rtsan-x86_64.a) under \
+                     /usr/lib/llvm-*/lib/clang/*/lib/linux: install libclang-rt-22-dev"
+                )
+            })?;
+            eprintln!("RTSan runtime: {}", lib.display());
+            let mut command = workspace.cargo();
+            // Its own target folder: RTSAN_ENABLE changes the sanitizer crates' cfg, and
+            // toggling it in the main folder would rebuild every test binary twice a run.
+            command
+                .args([
+                    "test",
+                    "--no-fail-fast",
+                    "-p",
+                    "prism-shared",
+                    "--test",
+                    "rtsan",
+                ])
+                .env("CARGO_TARGET_DIR", workspace.target_dir.join("rtsan"))
+                .env("RTSAN_ENABLE", "1")
+                .env("RTSAN_LIB_PATH", &lib);
+            if let Some(symbolizer) = ["/usr/bin/llvm-symbolizer", "/usr/bin/llvm-symbolizer-22"]
+                .iter()
+                .find(|p| std::path::Path::new(p).exists())
+            {
+                command.env(
+                    "RTSAN_OPTIONS",
+                    format!("external_symbolizer_path={symbolizer}"),
+                );
+            }
+            cargo_test(&mut command, "RealtimeSanitizer tests", &counts)
+        });
+    } else {
+        runner.skip("RealtimeSanitizer (shared)");
+    }
     runner.step("cargo test (xtask)", false, || {
         cargo_test(
             workspace
@@ -335,6 +374,37 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
     });
 
     runner.finish(start.elapsed(), counts.into_inner())
+}
+
+/// LLVM's RealtimeSanitizer runtime for x86_64 Linux (Debian: `libclang-rt-<N>-dev`), the
+/// newest LLVM first.
+fn find_rtsan_runtime() -> Option<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
+        .flat_map(|llvm| {
+            std::fs::read_dir(llvm.path().join("lib/clang"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|clang| clang.path().join("lib/linux/libclang_rt.rtsan-x86_64.a"))
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort_by_key(|p| {
+        p.components()
+            .filter_map(|c| {
+                c.as_os_str()
+                    .to_str()?
+                    .strip_prefix("llvm-")?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .next()
+            .unwrap_or(0)
+    });
+    found.pop()
 }
 
 #[cfg(test)]
