@@ -12,6 +12,11 @@
 //!
 //! Nothing here depends on a plugin framework: inputs are plain `&[f32]` slices.
 
+// Audio-path bans (clippy.toml): locks, blocking, I/O and printing are errors in the library;
+// the few places that run on other threads (the inference worker, model loading) say so.
+#![deny(clippy::disallowed_types, clippy::disallowed_methods)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
 pub mod analyzer;
 pub mod chord;
 pub mod chroma;

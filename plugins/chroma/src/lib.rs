@@ -183,6 +183,14 @@ impl Plugin for PrismChroma {
         }
     }
 
+    // The audio thread: no locks, blocking calls, I/O or printing (clippy.toml).
+    #[deny(
+        clippy::disallowed_types,
+        clippy::disallowed_methods,
+        clippy::print_stdout,
+        clippy::print_stderr,
+        clippy::dbg_macro
+    )]
     fn process(
         &mut self,
         buffer: &mut Buffer,

@@ -32,6 +32,9 @@
 //! pace and waits only while the host runs well ahead of the wall clock (an offline bounce).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+// The Mutex holds the status message: written by prepare() and the worker, read by the GUI;
+// the audio thread only reads the status code (an atomic).
+#[allow(clippy::disallowed_types)]
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -211,6 +214,7 @@ impl StatusCode {
 #[derive(Debug, Default)]
 pub struct SplitTelemetry {
     status: AtomicU8,
+    #[allow(clippy::disallowed_types)] // never locked by the audio thread
     message: Mutex<String>,
     /// Frames whose masks were late (deadline misses).
     pub misses: AtomicU64,
@@ -372,6 +376,9 @@ fn load_source(source: &ModelSource, telemetry: &SplitTelemetry) -> Option<Neura
     }
 }
 
+// The inference worker's thread: it may block; the audio thread reaches it only through
+// the rings.
+#[allow(clippy::disallowed_methods)]
 fn spawn_worker(
     source: ModelSource,
     telemetry: Arc<SplitTelemetry>,
@@ -800,6 +807,7 @@ impl SplitEngine {
 
     /// Blocks until the worker has loaded (or failed to load) the model, at most `timeout`.
     /// Not for the audio thread. Returns the status then.
+    #[allow(clippy::disallowed_methods)] // not for the audio thread (documented)
     pub fn wait_until_loaded(&self, timeout: Duration) -> StatusCode {
         let t0 = Instant::now();
         loop {
@@ -819,6 +827,9 @@ impl SplitEngine {
 
     /// [`process`](Self::process), calling `observer` with every synthesised frame (after
     /// its masks are chosen). The observer runs on the audio thread: it must not allocate.
+    // Sleeps only in an offline render (`Wait`, or `Auto` with the host far ahead of real
+    // time), while the model loads.
+    #[allow(clippy::disallowed_methods)]
     pub fn process_observed(
         &mut self,
         inputs: &[&[f32]],

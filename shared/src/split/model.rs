@@ -13,6 +13,10 @@
 //! never on the audio thread. Loading and running catch panics: a faulty model file is
 //! an error, never a crash of the host.
 
+// The model runs on the inference worker (and loads on the GUI thread or the worker), never
+// on the audio thread: its one Mutex makes the cached default model `Sync`.
+#![allow(clippy::disallowed_types)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
