@@ -38,8 +38,10 @@ pub fn for_each_clap_plugin(
             checked += 1;
             if let Err(e) = check(&bundle, desc) {
                 failures.push(format!("{} [{}]: {e:#}", path.display(), desc.id));
+                crate::summary::record(test_name, &desc.name, false);
             } else {
                 eprintln!("{test_name}: ok: {} [{}]", path.display(), desc.id);
+                crate::summary::record(test_name, &desc.name, true);
             }
         }
     }

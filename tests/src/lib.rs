@@ -8,8 +8,10 @@
 //!   `clap.params`, `clap.state`, `clap.latency`, `clap.audio-ports`, `clap.note-ports` and
 //!   `clap.log` extensions, and drives a plugin through its whole lifecycle.
 //! * [`dl`]: `dlopen(RTLD_NOW)` of a bundle's shared object, as validators scan it.
+//! * [`isolate`]: every host test in its own child process, so a crash fails one test.
 //! * [`harness`]: run a check over every plugin of every bundle and report all failures.
 //! * [`py`]: the Python host scripts (pedalboard, minihost) in a child process with a timeout.
+//! * [`summary`]: per-plugin records for the README's generated test summary.
 //! * [`xvfb`]: a throw-away X server for editor tests, plus screenshot helpers.
 //!
 //! The integration tests themselves live in `tests/tests/*.rs`.
@@ -18,8 +20,10 @@ pub mod bundles;
 pub mod clap;
 pub mod dl;
 pub mod harness;
+pub mod isolate;
 pub mod py;
 pub mod signal;
+pub mod summary;
 pub mod xvfb;
 
 pub use bundles::{bundle_dir, require_bundles, workspace_root, BundleKind};

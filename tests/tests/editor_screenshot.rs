@@ -224,6 +224,9 @@ fn run_standalone(xvfb: &Xvfb, name: &str, pkg: &str, bin: &Path) -> Result<()> 
 
 #[test]
 fn standalone_editor_renders() {
+    if prism_tests::isolate::in_parent("standalone_editor_renders") {
+        return;
+    }
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(targets) = standalone_targets() else {
         return;
@@ -400,6 +403,9 @@ fn clap_editor_cycles(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
 
 #[test]
 fn clap_editor_open_close_cycles() {
+    if prism_tests::isolate::in_parent("clap_editor_open_close_cycles") {
+        return;
+    }
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(paths) = bundles::require_bundles(BundleKind::Clap, "clap_editor_open_close_cycles")
     else {

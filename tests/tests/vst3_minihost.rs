@@ -127,6 +127,7 @@ fn vst3_minihost_params_rates_latency_state_and_split_solo_matches_the_cli() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        prism_tests::summary::record(TEST, &bundles::bundle_stem(bundle), run.code == Some(0));
         match run.code {
             Some(0) => {}
             Some(3) => panic!(

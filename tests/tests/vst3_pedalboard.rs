@@ -95,6 +95,7 @@ fn vst3_pedalboard_passthrough_latency_and_params() {
             run.stdout,
             run.stderr
         );
+        prism_tests::summary::record(TEST, &bundles::bundle_stem(bundle), run.code == Some(0));
         match run.code {
             Some(0) => {}
             Some(3) => panic!(
