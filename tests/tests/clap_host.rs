@@ -11,14 +11,15 @@
 //! `PRISM_SKIP_HOST_TESTS=1` skips.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use prism_tests::bundles::CHROMA_CLAP_ID;
+use prism_tests::bundles::{self, CHROMA_CLAP_ID};
 use prism_tests::clap::{
-    first_bit_difference, first_non_finite, ChunkedReader, ChunkedWriter, ClapBundle, ClapPlugin,
-    Descriptor, InEvent, OutEvent, Param, Placement, ProcessOptions,
+    first_bit_difference, first_non_finite, first_subnormal, ChunkedReader, ChunkedWriter,
+    ClapBundle, ClapPlugin, Descriptor, InEvent, OutEvent, Param, Placement, ProcessOptions,
 };
 use prism_tests::harness::{chroma_bundle, for_each_clap_plugin};
 use prism_tests::signal::{self, block_sizes, XorShift};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const PLACEMENTS: [Placement; 2] = [Placement::OutOfPlace, Placement::InPlace];
@@ -230,6 +231,9 @@ fn chroma(bundle: &ClapBundle) -> Result<ClapPlugin> {
 
 #[test]
 fn descriptors_are_complete() {
+    if prism_tests::isolate::in_parent("descriptors_are_complete") {
+        return;
+    }
     for_each_clap_plugin("descriptors_are_complete", |bundle, d: &Descriptor| {
         let (major, _, _) = bundle.clap_version();
         ensure!(
@@ -275,6 +279,9 @@ fn descriptors_are_complete() {
 
 #[test]
 fn dlopen_now_and_clap_entry_exported() {
+    if prism_tests::isolate::in_parent("dlopen_now_and_clap_entry_exported") {
+        return;
+    }
     let Some(paths) = prism_tests::require_bundles(
         prism_tests::BundleKind::Clap,
         "dlopen_now_and_clap_entry_exported",
@@ -288,6 +295,9 @@ fn dlopen_now_and_clap_entry_exported() {
 
 #[test]
 fn unknown_plugin_id_is_rejected() {
+    if prism_tests::isolate::in_parent("unknown_plugin_id_is_rejected") {
+        return;
+    }
     for_each_clap_plugin("unknown_plugin_id_is_rejected", |bundle, d| {
         for bogus in [
             "com.prism-audio.does-not-exist",
@@ -321,6 +331,9 @@ fn unknown_plugin_id_is_rejected() {
 
 #[test]
 fn create_and_init_are_fast() {
+    if prism_tests::isolate::in_parent("create_and_init_are_fast") {
+        return;
+    }
     // clap-validator's scan-time budget: entry + factory + create + init under 100 ms.
     let budget = Duration::from_millis(
         std::env::var("PRISM_SCAN_BUDGET_MS")
@@ -350,6 +363,9 @@ fn create_and_init_are_fast() {
 
 #[test]
 fn ports_and_latency() {
+    if prism_tests::isolate::in_parent("ports_and_latency") {
+        return;
+    }
     for_each_clap_plugin("ports_and_latency", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let ins = p.audio_ports(true);
@@ -414,6 +430,9 @@ fn ports_and_latency() {
 
 #[test]
 fn params_are_consistent() {
+    if prism_tests::isolate::in_parent("params_are_consistent") {
+        return;
+    }
     for_each_clap_plugin("params_are_consistent", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let params = p.params();
@@ -483,6 +502,9 @@ fn params_are_consistent() {
 
 #[test]
 fn passthrough_is_bit_exact_at_common_rates_and_block_sizes() {
+    if prism_tests::isolate::in_parent("passthrough_is_bit_exact_at_common_rates_and_block_sizes") {
+        return;
+    }
     for_each_clap_plugin("passthrough_is_bit_exact", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         for sample_rate in [44_100.0, 48_000.0, 96_000.0] {
@@ -508,6 +530,9 @@ fn passthrough_is_bit_exact_at_common_rates_and_block_sizes() {
 
 #[test]
 fn passthrough_at_validator_rates() {
+    if prism_tests::isolate::in_parent("passthrough_at_validator_rates") {
+        return;
+    }
     // clap-validator / pluginval sample rates, including odd ones.
     let rates = [
         8_000.0,
@@ -541,6 +566,9 @@ fn passthrough_at_validator_rates() {
 
 #[test]
 fn passthrough_with_validator_block_sizes() {
+    if prism_tests::isolate::in_parent("passthrough_with_validator_block_sizes") {
+        return;
+    }
     // Max block sizes from the validators, random sizes per call, and zero-length calls.
     for_each_clap_plugin("passthrough_with_validator_block_sizes", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
@@ -588,6 +616,9 @@ fn passthrough_with_validator_block_sizes() {
 
 #[test]
 fn audio_port_configs_pass_through() {
+    if prism_tests::isolate::in_parent("audio_port_configs_pass_through") {
+        return;
+    }
     for_each_clap_plugin("audio_port_configs_pass_through", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let configs = p.audio_port_configs();
@@ -630,6 +661,9 @@ fn audio_port_configs_pass_through() {
 
 #[test]
 fn parameter_automation_does_not_touch_audio() {
+    if prism_tests::isolate::in_parent("parameter_automation_does_not_touch_audio") {
+        return;
+    }
     // Sample-accurate changes every 1/10/100/1000 samples; audio must still pass unchanged.
     for_each_clap_plugin("parameter_automation_does_not_touch_audio", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
@@ -698,7 +732,175 @@ fn parameter_automation_does_not_touch_audio() {
 }
 
 #[test]
+fn hostile_parameter_values_keep_the_output_finite() {
+    if prism_tests::isolate::in_parent("hostile_parameter_values_keep_the_output_finite") {
+        return;
+    }
+    // What a buggy host or a corrupt automation lane sends: the bounds, values beyond them,
+    // huge values, NaN and infinities, every parameter, mid-block. The plugin clamps or
+    // ignores them: output stays finite and never subnormal, and analysers still pass audio.
+    for_each_clap_plugin(
+        "hostile_parameter_values_keep_the_output_finite",
+        |bundle, d| {
+            let mut p = bundle.instantiate(&d.id)?;
+            let params: Vec<Param> = p.params().into_iter().filter(|x| !x.is_readonly).collect();
+            p.activate(44_100.0, 1, 512)?;
+            let ch = p.main_input_channels();
+            let latency = lat(&mut p);
+            let mut rng = XorShift::new(4242);
+            let len = 44_100;
+            let sig = noise(ch, len, 5);
+            let mut out: Vec<Vec<f32>> = vec![Vec::new(); ch];
+            let mut pos = 0;
+            let mut sent = 0usize;
+            while pos < len {
+                let n = rng.range(1, 512).min(len - pos);
+                let mut events = Vec::new();
+                for par in &params {
+                    let span = par.max - par.min;
+                    let hostile = [
+                        par.min,
+                        par.max,
+                        par.min - span,
+                        par.max + span,
+                        -1e30,
+                        1e30,
+                        f64::NAN,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        par.default,
+                    ];
+                    events.push(InEvent::ParamValue {
+                        time: rng.range(0, n - 1) as u32,
+                        id: par.id,
+                        value: hostile[rng.range(0, hostile.len() - 1)],
+                    });
+                }
+                sent += events.len();
+                events.sort_by_key(|e| {
+                    let InEvent::ParamValue { time, .. } = e;
+                    *time
+                });
+                let block: Vec<Vec<f32>> = sig.iter().map(|c| c[pos..pos + n].to_vec()).collect();
+                let r = p.process(
+                    &block,
+                    &ProcessOptions {
+                        placement: Placement::OutOfPlace,
+                        events,
+                    },
+                )?;
+                for (o, a) in out.iter_mut().zip(r.audio) {
+                    o.extend(a);
+                }
+                pos += n;
+            }
+            for (c, o) in out.iter().enumerate() {
+                if let Some((i, y)) = first_non_finite(o) {
+                    bail!("non-finite output {y} on channel {c} at {i} after hostile parameter values");
+                }
+                if let Some((i, y)) = first_subnormal(o) {
+                    bail!("subnormal output {y:e} on channel {c} at {i}");
+                }
+            }
+            if latency == 0 {
+                check_passthrough("hostile parameter values", &sig, &out, 0)?;
+            }
+            // Every parameter still reads a finite value within its bounds.
+            for par in &params {
+                let v = p.param_value(par.id).context("param value")?;
+                ensure!(
+                    v.is_finite() && v >= par.min - 1e-9 && v <= par.max + 1e-9,
+                    "{:?} reads {v} after hostile values (bounds {}..{})",
+                    par.name,
+                    par.min,
+                    par.max
+                );
+            }
+            eprintln!("{}: {sent} hostile parameter events", d.name);
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn denormal_input_costs_at_most_twice_normal_input() {
+    if prism_tests::isolate::in_parent("denormal_input_costs_at_most_twice_normal_input") {
+        return;
+    }
+    // Subnormal input (a fade's tail, a gate's release) can make x87/SSE arithmetic 10-100x
+    // slower unless the plugin flushes denormals. The same plugin, the same noise, scaled to
+    // normal level and to the subnormal range; the best of five runs each, interleaved, so
+    // that other load on the machine affects both alike.
+    for_each_clap_plugin(
+        "denormal_input_costs_at_most_twice_normal_input",
+        |bundle, d| {
+            let mut p = bundle.instantiate(&d.id)?;
+            p.activate(48_000.0, 1, 512)?;
+            let ch = p.main_input_channels();
+            // The analysers hand the host's audio back untouched (README, input policy), so
+            // they return its subnormals; a processing plugin must never output one.
+            let processes_audio = lat(&mut p) > 0;
+            let len = 48_000;
+            let normal = noise(ch, len, 21);
+            let tiny: Vec<Vec<f32>> = normal
+                .iter()
+                .map(|c| c.iter().map(|x| x * 1e-38).collect())
+                .collect();
+            ensure!(tiny[0].iter().filter(|x| x.is_subnormal()).count() > len / 2);
+            let mut run = |sig: &[Vec<f32>]| -> Result<Duration> {
+                let t0 = Instant::now();
+                let mut pos = 0;
+                while pos < len {
+                    let n = 512.min(len - pos);
+                    let block: Vec<Vec<f32>> =
+                        sig.iter().map(|c| c[pos..pos + n].to_vec()).collect();
+                    let r = p.process(
+                        &block,
+                        &ProcessOptions {
+                            placement: Placement::InPlace,
+                            events: Vec::new(),
+                        },
+                    )?;
+                    for (o, i) in r.audio.iter().zip(&block) {
+                        if processes_audio {
+                            if let Some((k, y)) = first_subnormal(o) {
+                                bail!("subnormal output {y:e} at {k}");
+                            }
+                        } else if let Some((k, a, b)) = first_bit_difference(i, o) {
+                            bail!("pass-through changed sample {k}: {a:e} -> {b:e}");
+                        }
+                    }
+                    pos += n;
+                }
+                Ok(t0.elapsed())
+            };
+            run(&normal)?; // warm-up
+            let (mut best_normal, mut best_tiny) = (Duration::MAX, Duration::MAX);
+            for _ in 0..5 {
+                best_normal = best_normal.min(run(&normal)?);
+                best_tiny = best_tiny.min(run(&tiny)?);
+            }
+            let ratio = best_tiny.as_secs_f64() / best_normal.as_secs_f64();
+            eprintln!(
+                "{}: 1 s of input, normal {best_normal:?}, subnormal {best_tiny:?}: {ratio:.2}x",
+                d.name
+            );
+            // The host side (buffer copies) is in both; 1 ms of slack for plugins that cost
+            // next to nothing.
+            ensure!(
+                best_tiny <= best_normal * 2 + Duration::from_millis(1),
+                "subnormal input costs {ratio:.2}x normal input ({best_tiny:?} vs {best_normal:?})"
+            );
+            Ok(())
+        },
+    );
+}
+
+#[test]
 fn non_finite_input_passes_through_and_recovers() {
+    if prism_tests::isolate::in_parent("non_finite_input_passes_through_and_recovers") {
+        return;
+    }
     // NaN / Inf / ±f32::MAX in one sample, one block, one channel; then clean audio must come
     // out bit-exact and finite immediately (no stuck state).
     for_each_clap_plugin(
@@ -758,6 +960,9 @@ fn non_finite_input_passes_through_and_recovers() {
 
 #[test]
 fn lifecycle_reactivate_reset_and_restart() {
+    if prism_tests::isolate::in_parent("lifecycle_reactivate_reset_and_restart") {
+        return;
+    }
     for_each_clap_plugin("lifecycle_reactivate_reset_and_restart", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let configs = [
@@ -971,6 +1176,9 @@ fn plugin_unload_then_thread_exit() {
 
 #[test]
 fn create_destroy_cycles() {
+    if prism_tests::isolate::in_parent("create_destroy_cycles") {
+        return;
+    }
     for_each_clap_plugin("create_destroy_cycles", |bundle, d| {
         for i in 0..10u32 {
             let mut p = bundle.instantiate(&d.id)?;
@@ -995,6 +1203,9 @@ fn create_destroy_cycles() {
 
 #[test]
 fn two_instances_at_once() {
+    if prism_tests::isolate::in_parent("two_instances_at_once") {
+        return;
+    }
     for_each_clap_plugin("two_instances_at_once", |bundle, d| {
         // Same thread, interleaved, different configurations.
         let mut a = bundle.instantiate(&d.id)?;
@@ -1069,6 +1280,9 @@ fn two_instances_at_once() {
 
 #[test]
 fn state_roundtrip_is_byte_identical() {
+    if prism_tests::isolate::in_parent("state_roundtrip_is_byte_identical") {
+        return;
+    }
     for_each_clap_plugin("state_roundtrip_is_byte_identical", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let s1 = p.save_state()?;
@@ -1153,6 +1367,9 @@ fn state_roundtrip_is_byte_identical() {
 
 #[test]
 fn garbage_state_is_rejected_cleanly() {
+    if prism_tests::isolate::in_parent("garbage_state_is_rejected_cleanly") {
+        return;
+    }
     for_each_clap_plugin("garbage_state_is_rejected_cleanly", |bundle, d| {
         let mut p = bundle.instantiate(&d.id)?;
         let baseline = p.save_state()?;
@@ -1247,6 +1464,9 @@ fn chroma_param(p: &mut ClapPlugin, name: &str) -> Result<Param> {
 
 #[test]
 fn chroma_ports_and_params() {
+    if prism_tests::isolate::in_parent("chroma_ports_and_params") {
+        return;
+    }
     let Some(bundle) = chroma_bundle("chroma_ports_and_params") else {
         return;
     };
@@ -1357,6 +1577,9 @@ fn note_diag(t: &NoteTracker) -> String {
 
 #[test]
 fn chroma_sends_chord_notes_for_c_major() {
+    if prism_tests::isolate::in_parent("chroma_sends_chord_notes_for_c_major") {
+        return;
+    }
     let Some(bundle) = chroma_bundle("chroma_sends_chord_notes_for_c_major") else {
         return;
     };
@@ -1412,6 +1635,9 @@ fn chroma_sends_chord_notes_for_c_major() {
 
 #[test]
 fn chroma_midi_chords_off_sends_no_notes() {
+    if prism_tests::isolate::in_parent("chroma_midi_chords_off_sends_no_notes") {
+        return;
+    }
     let Some(bundle) = chroma_bundle("chroma_midi_chords_off_sends_no_notes") else {
         return;
     };
@@ -1430,6 +1656,9 @@ fn chroma_midi_chords_off_sends_no_notes() {
 
 #[test]
 fn chroma_recovers_from_non_finite_input() {
+    if prism_tests::isolate::in_parent("chroma_recovers_from_non_finite_input") {
+        return;
+    }
     // After NaN/Inf garbage the analyser must still detect chords (no NaN stuck in its state).
     let Some(bundle) = chroma_bundle("chroma_recovers_from_non_finite_input") else {
         return;
@@ -1452,49 +1681,141 @@ fn chroma_recovers_from_non_finite_input() {
     );
 }
 
-#[test]
-fn chroma_loads_state_fixture_0_1_0() {
-    // A session saved by 0.1.0 must load with the same values (see tests/fixtures/README.md).
-    let Some(bundle) = chroma_bundle("chroma_loads_state_fixture_0_1_0") else {
-        return;
-    };
-    let json = std::fs::read(
-        prism_tests::workspace_root().join("tests/fixtures/prism-chroma-0.1.0.state.json"),
-    )
-    .expect("fixture");
-    let json: Vec<u8> = json.trim_ascii_end().to_vec();
-    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-    blob.extend_from_slice(&json);
+/// The state fixtures of a package: `tests/fixtures/<package>-<version>.state.json` (the
+/// JSON body of nice-plug's CLAP state) with `<package>-<version>.expect.tsv` (display
+/// name, tab, the value's text).
+fn state_fixtures(package: &str) -> Vec<(PathBuf, PathBuf)> {
+    let dir = prism_tests::workspace_root().join("tests/fixtures");
+    let mut found: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                    n.starts_with(&format!("{package}-")) && n.ends_with(".state.json")
+                })
+                .map(|p| {
+                    let expect =
+                        PathBuf::from(p.to_string_lossy().replace(".state.json", ".expect.tsv"));
+                    (p, expect)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
 
-    let mut p = chroma(&bundle).unwrap();
-    p.load_state(&blob)
-        .expect("loading the 0.1.0 state fixture");
-    let expect: [(&str, &str); 8] = [
-        ("Reference Pitch", "442"),
-        ("Auto Tuning", "Off"),
-        ("Smoothing", "250"),
-        ("Compression", "100"),
-        ("Chord Vocabulary", "Sevenths"),
-        ("Drum Suppression", "Off"),
-        ("Freeze", "On"),
-        ("MIDI Chords", "Off"),
-    ];
-    let mut wrong = Vec::new();
-    for (name, want) in expect {
-        let par = chroma_param(&mut p, name).unwrap();
-        let value = p.param_value(par.id).unwrap();
-        let text = p.param_value_to_text(par.id, value).unwrap();
-        if !text.to_lowercase().contains(&want.to_lowercase()) {
-            wrong.push(format!("{name}: {text:?} (wanted {want:?})"));
-        }
+/// nice-plug's CLAP state: an 8-byte little-endian length, then the JSON.
+fn state_blob(json: &[u8]) -> Vec<u8> {
+    let json = json.trim_ascii_end();
+    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
+    blob.extend_from_slice(json);
+    blob
+}
+
+/// Sets every parameter to a value other than its default and writes the plugin's state
+/// and the expected texts as a new fixture (`PRISM_WRITE_STATE_FIXTURE=1`).
+fn write_state_fixture(p: &mut ClapPlugin, package: &str, version: &str) -> Result<PathBuf> {
+    let params = p.params();
+    let mut changes = Vec::new();
+    for par in &params {
+        let value = if par.is_stepped {
+            if par.default < par.max {
+                par.max
+            } else {
+                par.min
+            }
+        } else {
+            let v = par.min + 0.8 * (par.max - par.min);
+            if (v - par.default).abs() < 0.05 * (par.max - par.min) {
+                par.min + 0.2 * (par.max - par.min)
+            } else {
+                v
+            }
+        };
+        changes.push((par.id, value));
     }
-    assert!(
-        wrong.is_empty(),
-        "values after loading the 0.1.0 fixture: {wrong:?}"
+    p.flush_params(&changes)?;
+    let blob = p.save_state()?;
+    let json = &blob[8..];
+    let dir = prism_tests::workspace_root().join("tests/fixtures");
+    let state = dir.join(format!("{package}-{version}.state.json"));
+    std::fs::write(&state, [json, b"\n"].concat())?;
+    let mut tsv = String::new();
+    for par in &params {
+        let v = p.param_value(par.id).context("value")?;
+        let text = p.param_value_to_text(par.id, v).context("text")?;
+        tsv.push_str(&format!("{}\t{}\n", par.name, text));
+    }
+    std::fs::write(dir.join(format!("{package}-{version}.expect.tsv")), tsv)?;
+    Ok(state)
+}
+
+#[test]
+fn every_plugin_loads_the_state_fixtures_of_earlier_releases() {
+    if prism_tests::isolate::in_parent("every_plugin_loads_the_state_fixtures_of_earlier_releases")
+    {
+        return;
+    }
+    // A session saved by an earlier release must load with the same values: a renamed
+    // parameter id or enum variant silently resets users' sessions (tests/fixtures/README.md).
+    for_each_clap_plugin(
+        "every_plugin_loads_the_state_fixtures_of_earlier_releases",
+        |bundle, d| {
+            let package = bundles::package_name_for(&d.name);
+            let fixtures = state_fixtures(&package);
+            if fixtures.is_empty() {
+                if std::env::var_os("PRISM_WRITE_STATE_FIXTURE").is_some() {
+                    let mut p = bundle.instantiate(&d.id)?;
+                    let version = d.version.clone().unwrap_or_else(|| "0.0.0".into());
+                    let path = write_state_fixture(&mut p, &package, &version)?;
+                    eprintln!("wrote {}", path.display());
+                    return Ok(());
+                }
+                bail!(
+                    "no state fixture for {package} in tests/fixtures: make one with \
+                     PRISM_WRITE_STATE_FIXTURE=1 cargo test -p prism-tests --test clap_host \
+                     every_plugin_loads, and commit it"
+                );
+            }
+            for (state, expect) in fixtures {
+                let json = std::fs::read(&state)?;
+                let expect = std::fs::read_to_string(&expect)
+                    .with_context(|| format!("{} (expected values)", expect.display()))?;
+                let mut p = bundle.instantiate(&d.id)?;
+                p.load_state(&state_blob(&json))
+                    .with_context(|| format!("loading {}", state.display()))?;
+                let mut wrong = Vec::new();
+                let mut checked = 0;
+                for line in expect.lines().filter(|l| !l.trim().is_empty()) {
+                    let (name, want) = line.split_once('\t').context("name<TAB>text")?;
+                    let par = p
+                        .param_by_name(name)
+                        .with_context(|| format!("{}: no parameter {name:?}", state.display()))?;
+                    let value = p.param_value(par.id).context("value")?;
+                    let text = p.param_value_to_text(par.id, value).context("text")?;
+                    if !text.to_lowercase().contains(&want.to_lowercase()) {
+                        wrong.push(format!("{name}: {text:?} (wanted {want:?})"));
+                    }
+                    checked += 1;
+                }
+                ensure!(
+                    wrong.is_empty() && checked > 0,
+                    "{}: values after loading: {wrong:?} ({checked} checked)",
+                    state.display()
+                );
+                // And it round-trips from there.
+                let saved = p.save_state()?;
+                let mut q = bundle.instantiate(&d.id)?;
+                q.load_state(&saved)?;
+                ensure!(
+                    q.save_state()? == saved,
+                    "{}: no round trip",
+                    state.display()
+                );
+            }
+            Ok(())
+        },
     );
-    // And it round-trips from there.
-    let saved = p.save_state().unwrap();
-    let mut q = chroma(&bundle).unwrap();
-    q.load_state(&saved).unwrap();
-    assert_eq!(q.save_state().unwrap(), saved);
 }
