@@ -10,6 +10,7 @@ mod eval;
 mod install;
 mod platform;
 mod process;
+mod split_model;
 mod test;
 mod venv;
 mod workspace;
@@ -48,6 +49,8 @@ enum Task {
     Test(TestArgs),
     /// Run an evaluation suite against the release CLI
     Eval(EvalArgs),
+    /// Prism Split's model recipe: render the data, train, export to ONNX, check it in tract
+    SplitModel(SplitModelArgs),
     /// List the plugin packages of bundle/bundler.toml and their bundle names
     Plugins,
 }
@@ -118,6 +121,16 @@ struct TestArgs {
     /// Skip the Python venv, the plugin bundles and the host tests (sets PRISM_SKIP_HOST_TESTS=1)
     #[arg(long)]
     no_host: bool,
+    /// Write the per-plugin test summary into README.md
+    #[arg(long)]
+    update_readme: bool,
+}
+
+#[derive(Debug, Args)]
+struct SplitModelArgs {
+    /// The smoke test: six short songs and the tiny model in target/split-smoke/ (minutes)
+    #[arg(long)]
+    smoke: bool,
 }
 
 #[derive(Debug, Args)]
@@ -174,9 +187,11 @@ where
             test::TestOptions {
                 skip_lint: args.skip_lint,
                 no_host: args.no_host,
+                update_readme: args.update_readme,
             },
         ),
         Task::Eval(args) => eval::run(&workspace, args.suite, args.quick, &args.script_args),
+        Task::SplitModel(args) => split_model::run(&workspace, args.smoke),
         Task::Plugins => {
             for plugin in workspace.bundler_config()?.plugins() {
                 println!("{}\t{}", plugin.package, plugin.bundle_name);

@@ -101,6 +101,14 @@ pub fn output(command: &mut Command, what: &str) -> Result<String> {
         .with_context(|| format!("{what}: `{line}` printed invalid UTF-8"))
 }
 
+/// Today's date (`YYYY-MM-DD`) from `date`, if there is one.
+pub fn today() -> Option<String> {
+    let out = Command::new("date").arg("+%Y-%m-%d").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
