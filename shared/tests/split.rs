@@ -12,9 +12,36 @@ use prism_shared::split::{
 use prism_shared::stft::SpectralEngine;
 use prism_shared::Processor;
 
+/// `PRISM_SPLIT_MODEL`: another exported model (its `.parity.bin` beside it) for the parity
+/// tests, e.g. the CI smoke training's (`cargo xtask split-model --smoke`); else the
+/// shipped one.
+fn other_model() -> Option<std::path::PathBuf> {
+    std::env::var_os("PRISM_SPLIT_MODEL")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
 fn fixture_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bundle/models/split/prism-split-v1.parity.bin")
+    match other_model() {
+        Some(model) => model.with_extension("parity.bin"),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../bundle/models/split/prism-split-v1.parity.bin"),
+    }
+}
+
+fn model_under_test() -> NeuralModel {
+    match other_model() {
+        Some(path) => {
+            let bytes = std::fs::read(&path).expect("PRISM_SPLIT_MODEL");
+            println!(
+                "model under test: {} ({} bytes)",
+                path.display(),
+                bytes.len()
+            );
+            NeuralModel::load(&bytes).expect("the model loads")
+        }
+        None => NeuralModel::load(DEFAULT_MODEL).expect("the shipped model loads"),
+    }
 }
 
 /// `(frame index, 3 × 513 masks)` rows written by `export.py`.
@@ -84,7 +111,7 @@ fn max_diff_against_fixture(mags: &[Vec<f32>]) -> (f32, usize) {
         mags.len(),
         "fixture and engine disagree on the frame count"
     );
-    let mut model = NeuralModel::load(DEFAULT_MODEL).expect("the shipped model loads");
+    let mut model = model_under_test();
     let mut masks = vec![0.0f32; NUM_STEMS * MODEL_BINS];
     let mut next = fixture.iter().peekable();
     let mut worst = 0.0f32;
