@@ -1,9 +1,11 @@
 //! Soak test of Prism Split at real-time pace: music streamed block by block, each block
-//! started at its wall-clock deadline as a sound card would, with the real-time deadline
-//! policy (the audio thread never waits; late masks are misses).
+//! started at its wall-clock deadline as a sound card would, with the plugin's live deadline
+//! policy (`Deadline::Auto`: at real-time pace the audio thread never waits; late masks are
+//! misses).
 //!
 //!     cargo bench -p prism-shared --bench split_soak                 # 10 min per block size
 //!     cargo bench -p prism-shared --bench split_soak -- --seconds 60
+//!     cargo bench -p prism-shared --bench split_soak -- --blocks 64,512
 //!
 //! Reports, per host block size (64, 128, 256, 512 at 44.1 kHz stereo): audio-thread time
 //! per block (p50 / p95 / p99 / max, and as a share of the block's duration), deadline
@@ -30,16 +32,23 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(600.0);
+    let blocks: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--blocks")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![64, 128, 256, 512]);
     let sr = 44_100.0f32;
     // One minute of music, looped.
     let minute = parity_signal(60 * 44_100);
-    println!("Prism Split soak: {seconds} s per block size, 44.1 kHz stereo, real-time pacing");
+    println!("Prism Split soak: {seconds} s per block size, 44.1 kHz stereo, real-time pacing, auto deadline");
     println!("| block | p50 | p95 | p99 | max | max / block duration | misses / frames | inference p-max | CPU (both threads) |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    for block in [64usize, 128, 256, 512] {
+    for block in blocks {
         let mut engine = SplitEngine::new(SplitSettings {
             mode: SplitMode::Neural,
-            deadline: Deadline::RealTime,
+            // The plugin's live policy (real time at real-time pace).
+            deadline: Deadline::Auto,
             model: ModelSource::Default,
         });
         engine.prepare(sr, block, 2);
