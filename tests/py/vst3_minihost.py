@@ -13,6 +13,8 @@ Checks (every bundle):
     maximum, primes included): the output is finite, and the main output is the input
     delayed by the reported latency (bit-exact for latency 0; within --tolerance otherwise);
   * the measured delay of an impulse equals the reported latency;
+  * a second thread changes random parameters while the audio is processed (as a GUI does):
+    output finite, an analyser's audio untouched;
   * get_state -> set_state -> get_state is byte-identical, and a changed parameter survives
     a state transfer into a fresh instance.
 Optional:
@@ -187,6 +189,37 @@ def check_audio(path, rate, offline, tolerance):
     p.close()
 
 
+def check_params_from_another_thread(path, offline, tolerance):
+    """A GUI-like thread changes every parameter while the audio thread processes."""
+    import threading
+    p = open_plugin(path, 48000, offline)
+    latency = p.latency_samples
+    stop = threading.Event()
+    changes = [0]
+
+    def twiddle():
+        rng = np.random.default_rng(7)
+        while not stop.is_set():
+            i = int(rng.integers(0, p.num_params))
+            p.set_param(i, float(rng.random()))
+            changes[0] += 1
+
+    x = test_signal(2, 48000, 1.0, seed=5)
+    t = threading.Thread(target=twiddle)
+    t.start()
+    try:
+        y = run(p, x, blocks=[64, 1, 100, 512, 37])
+    finally:
+        stop.set()
+        t.join()
+    check(changes[0] > 100, f"{changes[0]} parameter changes from another thread while processing")
+    check(bool(np.all(np.isfinite(y))), "output finite while another thread changes parameters")
+    if latency == 0:
+        check(bool(np.array_equal(y[:2], x)),
+              "an analyser's audio is untouched while another thread changes its parameters")
+    p.close()
+
+
 def check_state(path, offline):
     p = open_plugin(path, 44100, offline)
     s1 = p.get_state()
@@ -270,6 +303,7 @@ def main():
         p.close()
         for rate in (44100, 48000, 96000):
             check_audio(args.bundle, rate, args.offline, args.tolerance)
+        check_params_from_another_thread(args.bundle, args.offline, args.tolerance)
         check_state(args.bundle, args.offline)
         if args.render_input and args.render_compare:
             check_render(args.bundle, args)

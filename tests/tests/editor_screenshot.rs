@@ -290,6 +290,7 @@ fn clap_editor_cycles(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
 
         // Ten open/close cycles; the first ones before activation, the later ones while
         // processing audio between pumps.
+        let mut slowest_close = Duration::ZERO;
         for cycle in 0..10 {
             if cycle == 5 {
                 p.activate(48_000.0, 1, 512)?;
@@ -345,10 +346,20 @@ fn clap_editor_cycles(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
                     &format!("{} CLAP editor, cycle {cycle} ({})", d.id, png.display()),
                 )?;
             }
+            // Closing (destroying) the editor must not hang the host's GUI thread: a bound,
+            // not a speed measurement.
+            let t0 = std::time::Instant::now();
             p.gui_close()
                 .with_context(|| format!("cycle {cycle}: closing the editor"))?;
+            let took = t0.elapsed();
+            ensure!(
+                took < Duration::from_secs(1),
+                "cycle {cycle}: destroying the editor took {took:?} (limit 1 s)"
+            );
+            slowest_close = slowest_close.max(took);
             pump(&mut [&mut p], &[&parent], Duration::from_millis(100));
         }
+        eprintln!("{}: slowest editor destroy {slowest_close:?}", d.id);
         p.deactivate();
         drop(parent);
 
