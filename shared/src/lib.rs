@@ -25,6 +25,7 @@ pub mod gui;
 pub mod hpss;
 pub mod key;
 pub mod pitch;
+pub mod rtsan;
 pub mod sanitize;
 pub mod split;
 pub mod stft;

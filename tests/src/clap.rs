@@ -716,8 +716,9 @@ impl ClapPlugin {
             activation: None,
             layout: None,
             steady_time: 0,
-            in_events: EventBuffer::with_capacity(64),
-            out_events: EventBuffer::with_capacity(256),
+            // Large enough that nothing grows inside the real-time section (see `process`).
+            in_events: EventBuffer::with_capacity(4096),
+            out_events: EventBuffer::with_capacity(16_384),
             aux_in: Vec::new(),
             aux_out: Vec::new(),
         })
@@ -1341,19 +1342,32 @@ impl ClapPlugin {
             .processor
             .as_mut()
             .expect("processor present while active");
-        let started = processor
-            .ensure_processing_started()
-            .map_err(|e| anyhow!("start_processing: {e}"))?;
-        let status = started
-            .process(
-                &audio_in,
-                &mut audio_out,
-                &self.in_events.as_input(),
-                &mut self.out_events.as_output(),
-                Some(self.steady_time),
-                None,
-            )
-            .map_err(|e| anyhow!("process({frames} frames): {e}"))?;
+        // The plugin's audio-thread calls run in RealtimeSanitizer's real-time context: in a
+        // test binary built with RTSAN_ENABLE (`cargo xtask test`'s RTSan step) any
+        // allocation, lock, sleep or blocking system call in the plugin aborts the test with
+        // a stack trace; in other builds the guard does nothing. Nothing of the host's own
+        // runs inside it (the event buffers are preallocated).
+        let status = {
+            // Zero-length calls stay outside: nice-plug 0.4.2's *debug* wrapper logs a debug
+            // assertion for them (compiled out of release builds), which allocates.
+            let _rt = (frames > 0).then(rtsan_standalone::ScopedSanitizeRealtime::default);
+            let started = processor.ensure_processing_started();
+            match started {
+                Ok(started) => started.process(
+                    &audio_in,
+                    &mut audio_out,
+                    &self.in_events.as_input(),
+                    &mut self.out_events.as_output(),
+                    Some(self.steady_time),
+                    None,
+                ),
+                Err(e) => {
+                    drop(_rt);
+                    return Err(anyhow!("start_processing: {e}"));
+                }
+            }
+        }
+        .map_err(|e| anyhow!("process({frames} frames): {e}"))?;
         self.steady_time += u64::from(frames_u32);
 
         let events = self.out_events.iter().map(convert_out_event).collect();

@@ -330,6 +330,59 @@ fn unknown_plugin_id_is_rejected() {
 }
 
 #[test]
+fn unknown_factory_ids_give_null() {
+    if prism_tests::isolate::in_parent("unknown_factory_ids_give_null") {
+        return;
+    }
+    // Straight through the C ABI, as a validator does: `clap_entry.get_factory` answers
+    // NULL for factory ids the plugin does not implement (this child process is the only
+    // user of the library, so init/deinit are ours).
+    let Some(paths) =
+        bundles::require_bundles(bundles::BundleKind::Clap, "unknown_factory_ids_give_null")
+    else {
+        return;
+    };
+    for path in paths {
+        use libloading::os::unix::{Library, Symbol, RTLD_LOCAL, RTLD_NOW};
+        // SAFETY: a CLAP bundle; its constructors are nice-plug's.
+        let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_LOCAL) }.unwrap();
+        // SAFETY: `clap_entry` is a `clap_plugin_entry` by the CLAP ABI.
+        let entry: Symbol<*const clap_sys::entry::clap_plugin_entry> =
+            unsafe { lib.get(b"clap_entry\0") }.unwrap();
+        let entry = unsafe { &**entry };
+        let c_path = std::ffi::CString::new(path.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: the entry's functions, called in the order the ABI prescribes.
+        unsafe {
+            assert!(
+                (entry.init.unwrap())(c_path.as_ptr()),
+                "{}: init failed",
+                path.display()
+            );
+            let get = entry.get_factory.unwrap();
+            assert!(
+                !get(clap_sys::factory::plugin_factory::CLAP_PLUGIN_FACTORY_ID.as_ptr()).is_null(),
+                "{}: no plugin factory",
+                path.display()
+            );
+            for bogus in [
+                c"com.prism-audio.no-such-factory",
+                c"",
+                c"clap.plugin-factory.draft0",
+                c"clap.plugin-factory ",
+            ] {
+                assert!(
+                    get(bogus.as_ptr()).is_null(),
+                    "{}: get_factory({bogus:?}) is not NULL",
+                    path.display()
+                );
+            }
+            (entry.deinit.unwrap())();
+        }
+        eprintln!("{}: unknown factory ids give NULL", path.display());
+    }
+}
+
+#[test]
 fn create_and_init_are_fast() {
     if prism_tests::isolate::in_parent("create_and_init_are_fast") {
         return;

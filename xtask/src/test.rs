@@ -2,8 +2,9 @@
 //!
 //! Steps: system packages → Python venv → rustfmt → clippy → debug build of every
 //! target → debug bundles in `target/test-bundled` → `cargo test` → the Split model recipe's
-//! smoke training (`cargo xtask split-model --smoke`) → the RealtimeSanitizer run of
-//! `shared/tests/rtsan.rs` (its own target folder, `target/rtsan`). Debug bundles keep
+//! smoke training (`cargo xtask split-model --smoke`) → RealtimeSanitizer over
+//! `shared/tests/rtsan.rs` and over the CLAP host tests of the debug bundles (its own target
+//! folder, `target/rtsan`). Debug bundles keep
 //! nice-plug's `assert_process_allocs` armed in the host tests. Lint failures do not stop
 //! the run (you still see the test results); a failed setup or build step does.
 
@@ -402,7 +403,7 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
         runner.skip("Split model smoke training");
     }
     if host {
-        runner.step("RealtimeSanitizer (shared)", false, || {
+        runner.step("RealtimeSanitizer", false, || {
             let lib = find_rtsan_runtime().ok_or_else(|| {
                 anyhow::anyhow!(
                     "no LLVM RealtimeSanitizer runtime (libclang_rt.rtsan-x86_64.a) under \
@@ -410,34 +411,62 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
                 )
             })?;
             eprintln!("RTSan runtime: {}", lib.display());
-            let mut command = workspace.cargo();
-            // Its own target folder: RTSAN_ENABLE changes the sanitizer crates' cfg, and
-            // toggling it in the main folder would rebuild every test binary twice a run.
-            command
-                .args([
-                    "test",
-                    "--no-fail-fast",
-                    "-p",
-                    "prism-shared",
-                    "--test",
-                    "rtsan",
-                ])
-                .env("CARGO_TARGET_DIR", workspace.target_dir.join("rtsan"))
-                .env("RTSAN_ENABLE", "1")
-                .env("RTSAN_LIB_PATH", &lib);
-            if let Some(symbolizer) = ["/usr/bin/llvm-symbolizer", "/usr/bin/llvm-symbolizer-22"]
-                .iter()
-                .find(|p| std::path::Path::new(p).exists())
-            {
-                command.env(
-                    "RTSAN_OPTIONS",
-                    format!("external_symbolizer_path={symbolizer}"),
-                );
+            // 1. every shared/ processor in-process; 2. the debug bundles' process() through
+            // the CLAP host (tests/src/clap.rs runs the plugin's audio-thread calls inside
+            // RTSan's real-time context).
+            let shared: &[&str] = &["-p", "prism-shared", "--test", "rtsan"];
+            let bundles: &[&str] = &[
+                "-p",
+                "prism-tests",
+                "--test",
+                "clap_host",
+                "--test",
+                "split_host",
+                "--test",
+                "pitch_host",
+            ];
+            let mut result = Ok(());
+            for (what, args) in [
+                ("RealtimeSanitizer: shared/ processors", shared),
+                ("RealtimeSanitizer: plugin bundles through CLAP", bundles),
+            ] {
+                let mut command = workspace.cargo();
+                // Its own target folder: RTSAN_ENABLE changes the sanitizer crates' cfg, and
+                // toggling it in the main folder would rebuild every test binary twice a run.
+                command
+                    .args(["test", "--no-fail-fast"])
+                    .args(args)
+                    .env("CARGO_TARGET_DIR", workspace.target_dir.join("rtsan"))
+                    .env("RTSAN_ENABLE", "1")
+                    .env("RTSAN_LIB_PATH", &lib)
+                    // Export the runtime's enable/disable hooks, so that a plugin's offline
+                    // waits can say they are not real time (shared/src/rtsan.rs).
+                    .env(
+                        "RUSTFLAGS",
+                        "-Clink-arg=-Wl,--export-dynamic-symbol=__rtsan_disable \
+                         -Clink-arg=-Wl,--export-dynamic-symbol=__rtsan_enable",
+                    )
+                    .env(BUNDLE_DIR_ENV, &bundle_dir)
+                    .env(BIN_DIR_ENV, workspace.target_dir.join("debug"));
+                if let Some(symbolizer) =
+                    ["/usr/bin/llvm-symbolizer", "/usr/bin/llvm-symbolizer-22"]
+                        .iter()
+                        .find(|p| std::path::Path::new(p).exists())
+                {
+                    command.env(
+                        "RTSAN_OPTIONS",
+                        format!("external_symbolizer_path={symbolizer}"),
+                    );
+                }
+                eprintln!("--- {what}");
+                if let Err(e) = cargo_test(&mut command, what, &counts) {
+                    result = Err(e);
+                }
             }
-            cargo_test(&mut command, "RealtimeSanitizer tests", &counts)
+            result
         });
     } else {
-        runner.skip("RealtimeSanitizer (shared)");
+        runner.skip("RealtimeSanitizer");
     }
     runner.step("cargo test (xtask)", false, || {
         cargo_test(

@@ -603,6 +603,7 @@ impl FrameState {
                 if self.waits() {
                     // Offline only: a wake-up is a syscall, not for the real-time path.
                     if let Some(t) = &self.worker_thread {
+                        let _offline = crate::rtsan::OfflineSection::enter();
                         t.unpark();
                     }
                 }
@@ -648,6 +649,7 @@ impl FrameState {
             have_model = self.take_response(target);
             if !have_model && self.waits() {
                 // Offline: wait for the worker unless it has failed (or, in `Auto`, stalls).
+                let _offline = crate::rtsan::OfflineSection::enter();
                 let started = (self.deadline == Deadline::Auto).then(Instant::now);
                 let mut spins = 0u32;
                 while self.model_usable() {
@@ -843,6 +845,7 @@ impl SplitEngine {
         }
         if state.waits() && state.telemetry.code() == StatusCode::Loading {
             // Offline: the model first. `Auto` waits at most AUTO_MAX_WAIT for it.
+            let _offline = crate::rtsan::OfflineSection::enter();
             let t0 = Instant::now();
             while state.telemetry.code() == StatusCode::Loading
                 && (state.deadline == Deadline::Wait || t0.elapsed() < AUTO_MAX_WAIT)
@@ -860,6 +863,7 @@ impl SplitEngine {
 impl Processor for SplitEngine {
     fn prepare(&mut self, sample_rate: f32, max_block: usize, num_channels: usize) {
         let sample_rate = sanitize_sample_rate(sample_rate);
+        crate::rtsan::resolve();
         let nc = num_channels.clamp(1, 2);
         let n = fft_len_for_rate(sample_rate);
         let hop = n / 4;
