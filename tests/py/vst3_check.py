@@ -27,27 +27,12 @@ The last line of stdout is a JSON summary.
 """
 
 import argparse
-import json
 import sys
 import traceback
 
-SUMMARY = {"ok": False, "checks": [], "failures": [], "parameters": []}
+from hostcheck import SUMMARY, check, emit_and_exit, read_wav_f32
 
-
-def emit_and_exit(code):
-    SUMMARY["ok"] = code == 0 and not SUMMARY["failures"]
-    print(json.dumps(SUMMARY))
-    sys.exit(code)
-
-
-def check(cond, what):
-    SUMMARY["checks"].append(what)
-    if cond:
-        print(f"ok: {what}")
-    else:
-        print(f"FAIL: {what}")
-        SUMMARY["failures"].append(what)
-    return cond
+SUMMARY["parameters"] = []
 
 
 try:
@@ -101,25 +86,6 @@ def passthrough(plugin, x, what, buffer_size):
         print(f"  first large difference at channel {ch}, sample {n}: in {x[ch, n]!r}, out {y[ch, n]!r}")
     return check(exact or diff <= TOLERANCE,
                  f"{what}: output equals input (exact={exact}, max |diff|={diff:.3g}, tolerance {TOLERANCE:g})")
-
-
-def read_wav_f32(path):
-    """A float32 WAV as ([channels, samples] float32, rate), without soundfile."""
-    data = open(path, "rb").read()
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", f"{path} is not a WAV"
-    pos, fmt, pcm = 12, None, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        body = data[pos + 8:pos + 8 + size]
-        if cid == b"fmt ":
-            fmt = (int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"),
-                   int.from_bytes(body[4:8], "little"), int.from_bytes(body[14:16], "little"))
-        elif cid == b"data":
-            pcm = body
-        pos += 8 + size + (size & 1)
-    tag, channels, rate, bits = fmt
-    assert tag in (3, 0xFFFE) and bits == 32, f"{path}: need float32 WAV, got {fmt}"
-    return np.frombuffer(pcm, dtype="<f4").reshape(-1, channels).T.copy(), rate
 
 
 def find_param(plugin, display_name):

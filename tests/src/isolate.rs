@@ -57,18 +57,7 @@ pub fn in_parent(name: &str) -> bool {
         let _ = err_pipe.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("waiting for the child") {
-            Some(status) => break Some(status),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let status = wait_or_kill(&mut child, CHILD_TIMEOUT);
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     // The child's output, marked, without its libtest summary (CI counts those lines).
@@ -96,6 +85,25 @@ pub fn in_parent(name: &str) -> bool {
     };
     crate::summary::record(name, crate::summary::plugin_of_test(name), false);
     panic!("{name}: the test's child process {verdict} (its output is above)");
+}
+
+/// Waits for `child` at most `timeout`; kills it then. `None`: it was killed.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("waiting for a child process") {
+            Some(status) => return Some(status),
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 fn describe(status: std::process::ExitStatus) -> String {

@@ -7,7 +7,7 @@
 use crate::workspace_root;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The test venv's interpreter; panics with instructions when it is missing.
 pub fn python(test: &str) -> PathBuf {
@@ -85,18 +85,7 @@ pub fn run_script(py: &Path, script: &str, args: &[String], timeout: Duration) -
         .stderr(std::fs::File::create(&err_path).expect("stderr file"))
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", py.display()));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait().expect("try_wait") {
-            Some(s) => break Some(s),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let status = crate::isolate::wait_or_kill(&mut child, timeout);
     let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
     let mut stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     let _ = std::fs::remove_file(&out_path);
