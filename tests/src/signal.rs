@@ -79,6 +79,31 @@ pub fn block_sizes(total: usize, pattern: &[usize], max_block: usize) -> Vec<usi
     sizes
 }
 
+/// Writes planar channels as a 32-bit float WAV (decoded bit-exactly by the CLI and by the
+/// Python host scripts).
+pub fn write_wav_f32(
+    path: &std::path::Path,
+    sample_rate: u32,
+    channels: &[Vec<f32>],
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let spec = hound::WavSpec {
+        channels: channels.len() as u16,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("creating {}", path.display()))?;
+    for i in 0..channels[0].len() {
+        for channel in channels {
+            writer.write_sample(channel[i])?;
+        }
+    }
+    writer.finalize()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ use prism_tests::bundles::CHROMA_CLAP_ID;
 use prism_tests::clap::{ClapBundle, OutEvent, Placement};
 use prism_tests::cli_binary;
 use prism_tests::harness::chroma_bundle;
-use prism_tests::signal::{self, block_sizes};
+use prism_tests::signal::{self, block_sizes, write_wav_f32};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,25 +91,6 @@ fn progression() -> Vec<Vec<f32>> {
         *r += n;
     }
     vec![left, right]
-}
-
-/// Writes planar channels as a 32-bit float WAV (the CLI decodes it bit-exactly).
-fn write_wav(path: &Path, channels: &[Vec<f32>]) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: channels.len() as u16,
-        sample_rate: SAMPLE_RATE,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut writer = hound::WavWriter::create(path, spec)
-        .with_context(|| format!("creating {}", path.display()))?;
-    for i in 0..channels[0].len() {
-        for channel in channels {
-            writer.write_sample(channel[i])?;
-        }
-    }
-    writer.finalize()?;
-    Ok(())
 }
 
 /// Runs the CLI and returns the `.lab` text.
@@ -388,7 +369,7 @@ fn cli_and_plugin_decide_the_same_chords_at_the_same_samples() {
     );
     std::fs::create_dir_all(&scratch.0).unwrap();
     let wav = scratch.0.join("progression.wav");
-    write_wav(&wav, &audio).unwrap();
+    write_wav_f32(&wav, SAMPLE_RATE, &audio).unwrap();
 
     let failures: Vec<String> = BLOCKS
         .iter()

@@ -14,28 +14,12 @@ use anyhow::{ensure, Context, Result};
 use prism_shared::split::parity_signal;
 use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, PITCH_NAME, SPLIT_NAME};
 use prism_tests::py::{python, run_script};
+use prism_tests::signal::write_wav_f32;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const TEST: &str = "vst3_minihost";
-
-fn write_wav(path: &Path, channels: &[Vec<f32>]) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: channels.len() as u16,
-        sample_rate: 44_100,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut w = hound::WavWriter::create(path, spec)?;
-    for i in 0..channels[0].len() {
-        for c in channels {
-            w.write_sample(c[i])?;
-        }
-    }
-    w.finalize()?;
-    Ok(())
-}
 
 /// Four seconds of the synthetic band (drums, bass, chords) and `prism split`'s drums stem
 /// of it: (input.wav, drums.wav).
@@ -43,7 +27,7 @@ fn split_render_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let left = parity_signal(4 * 44_100);
     let right: Vec<f32> = left.iter().map(|x| 0.8 * x).collect();
     let input = dir.join("band.wav");
-    write_wav(&input, &[left, right])?;
+    write_wav_f32(&input, 44_100, &[left, right])?;
     let cli = prism_tests::cli_binary();
     ensure!(
         cli.is_file(),
