@@ -84,6 +84,111 @@ pub fn run_with_stdout_lines(
     Ok(())
 }
 
+/// Like [`run`], but the command's stderr passes through us, and the lines of it that say
+/// what went wrong (errors, linker messages, signals) end the error message, shortened: a
+/// CI log that keeps only its tail then still shows why a build failed.
+pub fn run_keeping_errors(command: &mut Command, what: &str) -> Result<()> {
+    let line = describe(command);
+    eprintln!("$ {line}");
+    let mut child = command
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("{what}: could not start `{line}`"))?;
+    let stderr = child
+        .stderr
+        .take()
+        .context("child stderr was not captured")?;
+    let mut reader = BufReader::new(stderr);
+    let mut buffer = Vec::new();
+    let mut kept = KeptLines::new(12, 240);
+    let mut err = std::io::stderr();
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .with_context(|| format!("{what}: could not read the output of `{line}`"))?;
+        if read == 0 {
+            break;
+        }
+        let _ = err.write_all(&buffer);
+        kept.offer(String::from_utf8_lossy(&buffer).trim_end());
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("{what}: could not wait for `{line}`"))?;
+    if !status.success() {
+        bail!("{what}: `{line}` failed ({status}){}", kept.render());
+    }
+    Ok(())
+}
+
+/// The last few diagnostic lines of a command's output, each cut to a readable length.
+pub struct KeptLines {
+    lines: std::collections::VecDeque<String>,
+    max_lines: usize,
+    max_chars: usize,
+}
+
+impl KeptLines {
+    pub fn new(max_lines: usize, max_chars: usize) -> Self {
+        Self {
+            lines: std::collections::VecDeque::new(),
+            max_lines,
+            max_chars,
+        }
+    }
+
+    /// Whether a line of compiler, linker or shell output says what went wrong.
+    pub fn is_diagnostic(line: &str) -> bool {
+        let lower = line.to_ascii_lowercase();
+        [
+            "error",
+            "ld:",
+            "collect2",
+            "no space left",
+            "killed",
+            "signal",
+            "undefined reference",
+            "cannot find",
+            "out of memory",
+        ]
+        .iter()
+        .any(|needle| lower.contains(needle))
+    }
+
+    pub fn offer(&mut self, line: &str) {
+        if !Self::is_diagnostic(line) {
+            return;
+        }
+        let mut kept: String = line.trim().chars().take(self.max_chars).collect();
+        if kept.len() < line.trim().len() {
+            kept.push('…');
+        }
+        if self.lines.len() == self.max_lines {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(kept);
+    }
+
+    /// The kept lines, each on its own indented line (empty if none).
+    pub fn render(&self) -> String {
+        self.lines.iter().map(|l| format!("\n    | {l}")).collect()
+    }
+}
+
+/// Free and total space of the file system holding `path`, as `df -h` says it.
+pub fn disk_space(path: &std::path::Path) -> Option<String> {
+    let out = Command::new("df")
+        .args(["-h", "--output=avail,size"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.lines().nth(1)?.split_whitespace();
+    let (avail, size) = (fields.next()?, fields.next()?);
+    Some(format!("{avail} free of {size}"))
+}
+
 /// Runs `command` and returns its stdout, without echoing. Fails like [`run`].
 pub fn output(command: &mut Command, what: &str) -> Result<String> {
     let line = describe(command);
@@ -112,6 +217,22 @@ pub fn today() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_last_diagnostic_lines_are_kept_and_cut() {
+        let mut kept = KeptLines::new(2, 10);
+        for line in [
+            "   Compiling foo v0.1.0",
+            "error: linking with `cc` failed: exit status: 1",
+            "  = note: /usr/bin/ld: final link failed: No space left on device",
+            "warning: unused variable",
+            "collect2: error: ld returned 1 exit status",
+        ] {
+            kept.offer(line);
+        }
+        assert_eq!(kept.render(), "\n    | = note: /u…\n    | collect2: …");
+        assert_eq!(KeptLines::new(3, 80).render(), "");
+    }
 
     #[test]
     fn described_commands_quote_only_words_that_need_it() {

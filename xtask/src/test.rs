@@ -189,6 +189,8 @@ struct StepRecord {
     name: &'static str,
     outcome: Outcome,
     duration: Duration,
+    /// Why it failed, repeated in the summary.
+    error: Option<String>,
 }
 
 /// Runs steps in order and remembers how each went.
@@ -196,6 +198,8 @@ struct Runner {
     records: Vec<StepRecord>,
     /// Set when a step failed that later steps depend on.
     blocked: bool,
+    /// A path on the disk the build writes to (its free space goes into failures).
+    disk: std::path::PathBuf,
 }
 
 impl Runner {
@@ -207,25 +211,31 @@ impl Runner {
                 name,
                 outcome: Outcome::Skipped,
                 duration: Duration::ZERO,
+                error: None,
             });
             return;
         }
         eprintln!("\n==> {name}");
         let start = Instant::now();
-        let outcome = match step() {
-            Ok(()) => Outcome::Passed,
+        let (outcome, error) = match step() {
+            Ok(()) => (Outcome::Passed, None),
             Err(error) => {
-                eprintln!("\nerror in step '{name}': {error:#}");
+                let mut message = format!("{error:#}");
+                if let Some(space) = process::disk_space(&self.disk) {
+                    message.push_str(&format!("\n    (disk: {space})"));
+                }
+                eprintln!("\nerror in step '{name}': {message}");
                 if essential {
                     self.blocked = true;
                 }
-                Outcome::Failed
+                (Outcome::Failed, Some(message))
             }
         };
         self.records.push(StepRecord {
             name,
             outcome,
             duration: start.elapsed(),
+            error,
         });
     }
 
@@ -234,12 +244,20 @@ impl Runner {
             name,
             outcome: Outcome::Skipped,
             duration: Duration::ZERO,
+            error: None,
         });
     }
 
     /// Prints the summary, ending with the test counts; fails if any step failed.
     fn finish(self, total: Duration, counts: TestCounts) -> Result<()> {
         eprintln!("\n==> Summary of cargo xtask test");
+        // Failures first, shortened: a log that keeps only its tail still says why.
+        for record in &self.records {
+            if let Some(error) = &record.error {
+                let short: String = error.chars().take(1500).collect();
+                eprintln!("  {} failed: {short}", record.name);
+            }
+        }
         for record in &self.records {
             let outcome = match record.outcome {
                 Outcome::Passed => "ok     ",
@@ -282,6 +300,7 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
     let mut runner = Runner {
         records: Vec::new(),
         blocked: false,
+        disk: workspace.root.clone(),
     };
     let host = !options.no_host;
     let venv_dir = workspace.root.join(VENV_DIR);
@@ -343,7 +362,7 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
     // standalones (`prism-chroma --bins`), the CLI and the test binaries, with the same
     // features `cargo test` uses below, so that step compiles nothing again.
     runner.step("build (debug, all targets)", true, || {
-        process::run(
+        process::run_keeping_errors(
             workspace.cargo().args([
                 "build",
                 "--workspace",
