@@ -27,6 +27,7 @@ and SI-SDR, both over the whole track (mean over tracks). A stem that is silent 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -131,6 +132,9 @@ def main():
     ap.add_argument("--data", default=str(REPO / "target" / "split-data"))
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--systems", default=None, help="comma-separated subset (default: all)")
+    ap.add_argument("--model", default=None,
+                    help="ONNX model for prism-neural (default: the one embedded in prism, "
+                         "bundle/models/split/prism-split-v1.onnx)")
     ap.add_argument("--jobs", type=int, default=1, help="songs scored in parallel")
     ap.add_argument("--report-only", action="store_true",
                     help="no scoring: report the songs whose every system is already cached")
@@ -152,7 +156,13 @@ def main():
         songs = [it for it in songs
                  if all((out / "cache" / it["name"] / f"{sy}.json").exists() for sy in wanted)]
         log(f"report only: {len(songs)} songs have every system cached")
-    jobs = [(it, args.prism, str(out), wanted) for it in (songs[::-1] if args.reverse else songs)]
+    model = Path(args.model) if args.model else REPO / "bundle/models/split/prism-split-v1.onnx"
+    # prism-neural results are cached per model: a retrained model is scored afresh
+    model_tag = hashlib.sha256(model.read_bytes()).hexdigest()[:10]
+    log(f"prism-neural model: {model} (sha256 {model_tag}…)")
+    neural = (str(model) if args.model else None, model_tag)
+    jobs = [(it, args.prism, str(out), wanted, neural)
+            for it in (songs[::-1] if args.reverse else songs)]
     t_start = time.time()
     results = []
     if args.jobs > 1:
@@ -174,13 +184,20 @@ def main():
             timing[sy] += res["time"].get(sy, 0.0)
     with open(out / "scores.json", "w") as f:
         json.dump({"rows": rows, "timing": timing, "songs": [s["name"] for s in songs]}, f, indent=0)
-    report(out, rows, timing, [sy for sy in systems if sy in wanted], len(songs))
+    sources = {it["name"]: source_group(it) for it in songs}
+    report(out, rows, timing, [sy for sy in systems if sy in wanted], len(songs), sources, model_tag)
+
+
+def source_group(item):
+    """The song source of a manifest item: mma, music21 or Debian MIDI (render.py v2)."""
+    src = item.get("source", "mma")
+    return src if src in ("mma", "music21") else "Debian MIDI"
 
 
 def score_song(job):
     """Scores one song for the wanted systems; results are cached per (song, system) in
     <out>/cache, so a rerun (or a later run of other systems) skips finished work."""
-    it, prism, out, wanted = job
+    it, prism, out, wanted, (model, model_tag) = job
     out = Path(out)
     cache = out / "cache" / it["name"]
     cache.mkdir(parents=True, exist_ok=True)
@@ -193,7 +210,7 @@ def score_song(job):
     res = {"name": it["name"], "seconds": n / SR, "rows": {}, "time": {}}
     work = out / "audio" / it["name"]
     for system in wanted:
-        cached = cache / f"{system}.json"
+        cached = cache / (f"{system}@{model_tag}.json" if system == "prism-neural" else f"{system}.json")
         if cached.exists():
             c = json.loads(cached.read_text())
             res["rows"][system], res["time"][system] = c["rows"], c["time"]
@@ -203,8 +220,11 @@ def score_song(job):
             work.mkdir(parents=True, exist_ok=True)
             sf.write(work / "mix.wav", mix, SR, subtype="FLOAT")
             t0 = time.time()
-            subprocess.run([prism, "split", str(work / "mix.wav"), "-o", str(work / system),
-                            "--mode", system.split("-")[1], "-q"], check=True)
+            cmd = [prism, "split", str(work / "mix.wav"), "-o", str(work / system),
+                   "--mode", system.split("-")[1], "-q"]
+            if model and system == "prism-neural":
+                cmd += ["--model", model]
+            subprocess.run(cmd, check=True)
             elapsed = time.time() - t0
             est = np.stack([sf.read(work / system / f"{s}.wav", dtype="float32")[0] for s in STEMS])
             for s in STEMS:
@@ -237,18 +257,31 @@ def agg(rows, system, stem, metric):
     return float(np.mean(vals)), len(vals)
 
 
-def report(out: Path, rows, timing, systems, n_songs):
+def report(out: Path, rows, timing, systems, n_songs, sources, model_tag):
+    counts = {}
+    for src in sources.values():
+        counts[src] = counts.get(src, 0) + 1
     lines = ["# Prism Split evaluation", "",
-             f"{n_songs} held-out songs (test grooves, TimGM6mb soundfont, TimGM6mb / AVL Red Zeppelin drums; "
+             f"{n_songs} held-out songs ("
+             + ", ".join(f"{n} {src}" for src, n in sorted(counts.items()))
+             + "; test grooves / pieces, TimGM6mb soundfont, TimGM6mb / AVL Red Zeppelin drums; "
              f"{timing['audio_s'] / 60:.1f} min of audio). BSSEval v4 (museval, 1 s windows): median over "
-             "windows, then over tracks; gSDR and SI-SDR over whole tracks, mean over tracks. dB.", ""]
+             "windows, then over tracks; gSDR and SI-SDR over whole tracks, mean over tracks. dB. "
+             f"prism-neural model sha256 {model_tag}….", ""]
     for metric in ("SDR", "SIR", "SAR", "gSDR", "SI-SDR"):
         lines += [f"## {metric}", "", "| system | " + " | ".join(STEMS) + " | mean |", "|---|" + "---|" * (len(STEMS) + 1)]
         for system in systems:
             vals = [agg(rows, system, s, metric)[0] for s in STEMS]
             lines.append(f"| {system} | " + " | ".join(f"{v:.2f}" for v in vals) + f" | {np.nanmean(vals):.2f} |")
         lines.append("")
-    lines += ["## Against the targets (SDR)", "",
+    lines += ["## SDR by song source", "", "| system | source | songs | " + " | ".join(STEMS) + " |",
+              "|---|---|---|" + "---|" * len(STEMS)]
+    for system in systems:
+        for src in sorted(counts):
+            sub = [r for r in rows if sources.get(r[0]) == src]
+            vals = [agg(sub, system, s, "SDR")[0] for s in STEMS]
+            lines.append(f"| {system} | {src} | {counts[src]} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+    lines += ["", "## Against the targets (SDR)", "",
               "| stem | neural | oracle | mixture | neural - mixture (target >= 4) | oracle - neural (target <= 3) |",
               "|---|---|---|---|---|---|"]
     for s in STEMS:

@@ -96,6 +96,14 @@ pub const EVAL: &[Requirement] = &[
         "Split drum kits (train and held-out)",
     ),
     one(
+        &["openttd-openmsx"],
+        "General-MIDI songs for the Split training data (render.py)",
+    ),
+    one(
+        &["planetblupi-music-midi"],
+        "General-MIDI songs for the Split training data (render.py)",
+    ),
+    one(
         &["ffmpeg"],
         "museval (via stempeg) for the Split evaluation",
     ),

@@ -43,26 +43,51 @@ pub fn run(command: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Like [`run`], but passes each line the command prints on stdout to `on_line` after
-/// printing it on our stdout (stderr stays inherited).
-pub fn run_with_stdout_lines(
+/// Which output of a child process [`run_piped`] reads.
+#[derive(Clone, Copy)]
+enum Pipe {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `command` with one of its outputs piped through us: each line is echoed on our
+/// own stream of the same kind, then passed to `on_line`. The other output stays
+/// inherited. Returns the exit status; fails only if the command cannot be run.
+fn run_piped(
     command: &mut Command,
     what: &str,
+    pipe: Pipe,
     mut on_line: impl FnMut(&str),
-) -> Result<()> {
+) -> Result<std::process::ExitStatus> {
     let line = describe(command);
     eprintln!("$ {line}");
+    match pipe {
+        Pipe::Stdout => command.stdout(Stdio::piped()),
+        Pipe::Stderr => command.stderr(Stdio::piped()),
+    };
     let mut child = command
-        .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("{what}: could not start `{line}`"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .context("child stdout was not captured")?;
-    let mut reader = BufReader::new(stdout);
+    let source: Box<dyn std::io::Read> = match pipe {
+        Pipe::Stdout => Box::new(
+            child
+                .stdout
+                .take()
+                .context("child stdout was not captured")?,
+        ),
+        Pipe::Stderr => Box::new(
+            child
+                .stderr
+                .take()
+                .context("child stderr was not captured")?,
+        ),
+    };
+    let mut echo: Box<dyn Write> = match pipe {
+        Pipe::Stdout => Box::new(std::io::stdout()),
+        Pipe::Stderr => Box::new(std::io::stderr()),
+    };
+    let mut reader = BufReader::new(source);
     let mut buffer = Vec::new();
-    let mut out = std::io::stdout();
     loop {
         buffer.clear();
         let read = reader
@@ -72,14 +97,24 @@ pub fn run_with_stdout_lines(
             break;
         }
         // NOTE: a closed stdout (e.g. `| head`) must not stop the command half-way.
-        let _ = out.write_all(&buffer).and_then(|()| out.flush());
+        let _ = echo.write_all(&buffer).and_then(|()| echo.flush());
         on_line(String::from_utf8_lossy(&buffer).trim_end());
     }
-    let status = child
+    child
         .wait()
-        .with_context(|| format!("{what}: could not wait for `{line}`"))?;
+        .with_context(|| format!("{what}: could not wait for `{line}`"))
+}
+
+/// Like [`run`], but passes each line the command prints on stdout to `on_line` after
+/// printing it on our stdout (stderr stays inherited).
+pub fn run_with_stdout_lines(
+    command: &mut Command,
+    what: &str,
+    on_line: impl FnMut(&str),
+) -> Result<()> {
+    let status = run_piped(command, what, Pipe::Stdout, on_line)?;
     if !status.success() {
-        bail!("{what}: `{line}` failed ({status})");
+        bail!("{what}: `{}` failed ({status})", describe(command));
     }
     Ok(())
 }
@@ -88,36 +123,14 @@ pub fn run_with_stdout_lines(
 /// what went wrong (errors, linker messages, signals) end the error message, shortened: a
 /// CI log that keeps only its tail then still shows why a build failed.
 pub fn run_keeping_errors(command: &mut Command, what: &str) -> Result<()> {
-    let line = describe(command);
-    eprintln!("$ {line}");
-    let mut child = command
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("{what}: could not start `{line}`"))?;
-    let stderr = child
-        .stderr
-        .take()
-        .context("child stderr was not captured")?;
-    let mut reader = BufReader::new(stderr);
-    let mut buffer = Vec::new();
     let mut kept = KeptLines::new(12, 240);
-    let mut err = std::io::stderr();
-    loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .with_context(|| format!("{what}: could not read the output of `{line}`"))?;
-        if read == 0 {
-            break;
-        }
-        let _ = err.write_all(&buffer);
-        kept.offer(String::from_utf8_lossy(&buffer).trim_end());
-    }
-    let status = child
-        .wait()
-        .with_context(|| format!("{what}: could not wait for `{line}`"))?;
+    let status = run_piped(command, what, Pipe::Stderr, |line| kept.offer(line))?;
     if !status.success() {
-        bail!("{what}: `{line}` failed ({status}){}", kept.render());
+        bail!(
+            "{what}: `{}` failed ({status}){}",
+            describe(command),
+            kept.render()
+        );
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! export in tract (the Rust parity test). Python comes from `.venv-split`, made from the
 //! recipe's pinned requirements (PyTorch, CPU; a large download the first time).
 //!
-//! `--smoke` (a step of `cargo xtask test`): six short songs, 40 steps of the tiny model, a
+//! `--smoke` (a step of `cargo xtask test`): eight short songs (six `mma`, one music21, one
+//! Debian MIDI file), 40 steps of the tiny model, a
 //! 60 s export check, in `target/split-smoke/`; minutes on two cores. It proves the recipe
 //! runs from a clean checkout and that what it exports loads and matches in tract. The full
 //! run (`bundle/models/split/README.md`: the shipped model's training) takes hours.
@@ -67,8 +68,8 @@ pub fn run(workspace: &Workspace, smoke: bool) -> Result<()> {
             workspace,
             "render.py",
             &[
-                "--out", &data_s, "--train", "4", "--valid", "1", "--test", "1", "--min-s", "8",
-                "--max-s", "10", "--batch", "6", "--jobs", "2",
+                "--out", &data_s, "--train", "4", "--valid", "1", "--test", "1", "--m21", "1,0,0",
+                "--midi", "1,0,0", "--min-s", "8", "--max-s", "10", "--batch", "6", "--jobs", "2",
             ],
             "rendering the smoke data",
         )?;
@@ -89,12 +90,24 @@ pub fn run(workspace: &Workspace, smoke: bool) -> Result<()> {
             &["--out", &data_s, "--jobs", "2"],
             "rendering the training data",
         )?;
+        // v1 (2400 steps), then v2: v1's best weights fine-tuned 1200 steps more.
+        let v1_run = s(&base.join("run-v1"));
         python_step(
             &python,
             workspace,
             "train.py",
-            &["--config", "v1", "--data", &data_s, "--run", &run_s],
-            "training (resumable: rerun to continue)",
+            &["--config", "v1", "--data", &data_s, "--run", &v1_run],
+            "training v1 (resumable: rerun to continue)",
+        )?;
+        let v1_best = s(&base.join("run-v1").join("best.pt"));
+        python_step(
+            &python,
+            workspace,
+            "train.py",
+            &[
+                "--config", "v2", "--init", &v1_best, "--data", &data_s, "--run", &run_s,
+            ],
+            "training v2 from v1 (resumable: rerun to continue)",
         )?;
     }
     let ckpt = s(&run_dir.join("best.pt"));
@@ -114,10 +127,13 @@ pub fn run(workspace: &Workspace, smoke: bool) -> Result<()> {
     process::run(
         workspace
             .cargo()
+            // The workspace's feature set (not `-p prism-shared` alone), so that after
+            // `cargo xtask test`'s workspace build nothing is compiled again.
             .args([
                 "test",
-                "-p",
-                "prism-shared",
+                "--workspace",
+                "--exclude",
+                "xtask",
                 "--test",
                 "split",
                 "tract_matches_pytorch",

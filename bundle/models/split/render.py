@@ -3,11 +3,22 @@
 
 Pipeline (a pure function of --seed and the installed Debian packages):
 
-1. Songs: a random chord chart (diatonic progression generator shared with
-   ``tests/eval/chord_material.py``) in a random key, tempo and ``mma`` groove (all
-   grooves of ``/usr/share/mma/lib/stdlib`` except intros/endings/metronomes).
-   About 10 % of the grooves (by a hash of their name) are held out for the test split.
-2. ``mma`` turns each chart into multitrack General-MIDI.
+1. Songs from three sources:
+   * ``mma``: a random chord chart (diatonic progression generator shared with
+     ``tests/eval/chord_material.py``) in a random key, tempo and ``mma`` groove (all
+     grooves of ``/usr/share/mma/lib/stdlib`` except intros/endings/metronomes); ``mma``
+     turns it into multitrack General MIDI. About 10 % of the grooves (by a hash of their
+     name) are held out for the test split.
+   * the ``music21`` corpus (PyPI ``music21``, pinned): Bach chorales, Beethoven / Mozart /
+     Haydn string quartets, Monteverdi madrigals, Palestrina and Josquin polyphony, one
+     MIDI track per part; the lowest part becomes a GM bass (programs 32-39, p = 0.75) and
+     the others a random ensemble (piano, organ, guitars, strings, brass, reeds, synths).
+     No drums: random cross-song stem mixing in ``train.py`` puts drums under them.
+   * General-MIDI files of Debian packages (``openttd-openmsx``, ``planetblupi-music-midi``).
+   For both new sources about 10 % of the files (by a hash of their path) are held out
+   for the test split; a song is a random 40-75 s window of a piece, transposed by
+   -5..+6 semitones (drums untouched) and played 0.85-1.2x (files) or at a random
+   tempo (corpus: 60-130 quarter notes per minute).
 3. The MIDI is split into stems by GM family: drums = channel 10, bass = programs
    32-39, other = everything else. Augmentation at the MIDI level: random program
    within the GM family (p = 0.5 per channel), per-stem velocity scale and jitter.
@@ -49,7 +60,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "eval"))
 import chord_material as cm  # noqa: E402  (make_progression, PITCH_NAMES, QUALITIES)
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 SR = 44100
 STEMS = ("drums", "bass", "other")
 MMA_LIB = Path("/usr/share/mma/lib/stdlib")
@@ -71,6 +82,29 @@ TIMBRES = {
              "bass": ["timgm6mb"], "other": ["timgm6mb"]},
 }
 TIMBRES["valid"] = TIMBRES["train"]
+
+# Song sources beside mma (render version 2).
+MIDI_PACKAGES = {  # Debian package -> its General-MIDI files
+    "openttd-openmsx": "/usr/share/games/openttd/baseset/openmsx",
+    "planetblupi-music-midi": "/usr/share/planetblupi/music",
+}
+# music21 corpus groups (composer folders) and how often a song is drawn from each.
+M21_GROUPS = (
+    ("chorales", ("bach",), 0.4),
+    ("quartets", ("beethoven", "mozart", "haydn"), 0.25),
+    ("madrigals", ("monteverdi",), 0.15),
+    ("polyphony", ("palestrina", "josquin"), 0.2),
+)
+BASS_PROGRAMS = list(range(32, 40))
+ENSEMBLES = {  # GM programs a corpus part may be played by (none of them 32-39)
+    "piano": [0, 1, 2, 4, 5, 6, 7],
+    "organ": [16, 17, 19, 20, 21],
+    "guitar": [24, 25, 26, 27, 28],
+    "strings": [40, 41, 42, 48, 49, 50],
+    "brass": [56, 57, 58, 60, 61],
+    "reeds": [64, 65, 66, 68, 71, 73],
+    "synth": [80, 81, 88, 89, 90, 91, 92, 94],
+}
 
 GAP_S = 2.5  # silence between songs in a batch render
 TAIL_S = 2.0  # release tail kept after the last note-off
@@ -101,6 +135,90 @@ def is_test_groove(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------- recipe
+
+def stable_hash(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def midi_files():
+    """[(package, path)] of the Debian General-MIDI packages, sorted; fails if one is missing."""
+    out = []
+    for pkg, folder in MIDI_PACKAGES.items():
+        files = sorted(Path(folder).glob("*.mid")) if Path(folder).is_dir() else []
+        if not files:
+            raise SystemExit(f"no MIDI files in {folder}: apt-get install {pkg}")
+        out += [(pkg, str(f)) for f in files]
+    return out
+
+
+def m21_pieces():
+    """{group: [corpus-relative path]} of the music21 corpus, one file per piece (MusicXML
+    preferred over Humdrum), sorted."""
+    from music21 import corpus
+
+    out = {}
+    for group, composers, _ in M21_GROUPS:
+        pieces = {}
+        for comp in composers:
+            for path in corpus.getComposer(comp):
+                path = Path(path)
+                if path.suffix not in (".mxl", ".xml", ".musicxml", ".krn", ".mid"):
+                    continue
+                key = str(path.with_suffix(""))
+                if key not in pieces or path.suffix in (".mxl", ".xml", ".musicxml"):
+                    pieces[key] = path
+        out[group] = sorted(str(p) for p in pieces.values())
+    return out
+
+
+def corpus_relative(path: str) -> str:
+    """A corpus path without the install location (stable across venvs)."""
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("corpus") + 1:])
+
+
+def external_songs(seed, counts, min_s, max_s):
+    """Recipe entries of the music21 corpus and the Debian MIDI files.
+
+    counts: {split: (n_music21, n_midi)}. Files whose path hash is 0 mod 10 are the test
+    pool; train and valid draw from the rest."""
+    songs = []
+    need_m21 = any(c[0] for c in counts.values())
+    need_midi = any(c[1] for c in counts.values())
+    m21 = m21_pieces() if need_m21 else {}
+    files = midi_files() if need_midi else []
+    for split, off in (("train", 10), ("valid", 11), ("test", 12)):
+        n_m21, n_midi = counts.get(split, (0, 0))
+        rng = np.random.default_rng([seed, off])
+        held = split == "test"
+        for i in range(n_m21):
+            weights = np.array([w for _, _, w in M21_GROUPS])
+            g = int(rng.choice(len(M21_GROUPS), p=weights / weights.sum()))
+            group = M21_GROUPS[g][0]
+            pool = [p for p in m21[group] if (stable_hash(corpus_relative(p)) % 10 == 0) == held]
+            rel = corpus_relative(pool[int(rng.integers(len(pool)))])
+            songs.append(external_entry(rng, split, f"{split}m{i:03d}_{group}_{Path(rel).stem}",
+                                        {"source": "music21", "group": group, "path": rel,
+                                         "qpm": float(rng.uniform(60, 130)),
+                                         "bass_p": 0.75}, min_s, max_s))
+        for i in range(n_midi):
+            pool = [(k, f) for k, f in files if (stable_hash(Path(f).name) % 10 == 0) == held]
+            pkg, path = pool[int(rng.integers(len(pool)))]
+            songs.append(external_entry(rng, split, f"{split}x{i:03d}_{Path(path).stem}",
+                                        {"source": pkg, "path": path,
+                                         "time_scale": float(rng.uniform(1 / 1.2, 1 / 0.85))},
+                                        min_s, max_s))
+    return songs
+
+
+def external_entry(rng, split, name, fields, min_s, max_s):
+    song = {"name": name.lower().replace(".", "_"), "split": split, "groove": fields["path"], **fields,
+            "transpose": int(rng.integers(-5, 7)), "window_s": float(rng.uniform(min_s, max_s)),
+            "start_frac": float(rng.uniform(0, 1)), "aug_seed": int(rng.integers(1, 2**31 - 1)),
+            "timbre": {s: str(rng.choice(TIMBRES[split][s])) for s in STEMS}, "program_swap_p": 0.5,
+            "velocity": {s: [float(rng.uniform(0.6, 1.15)), float(rng.uniform(0, 12))] for s in STEMS}}
+    return song
+
 
 def make_recipe(seed: int, n_train: int, n_valid: int, n_test: int, min_s: float, max_s: float):
     grooves = discover_grooves()
@@ -162,20 +280,37 @@ def chart_text(song) -> str:
 # --------------------------------------------------------------------------- MIDI split
 
 def split_midi(mid_path: Path, song):
-    """Absolute-time (seconds) event lists per stem, with MIDI-level augmentation."""
+    """Absolute-time (seconds) event lists per stem, with MIDI-level augmentation.
+
+    Optional song fields (sources other than mma): ``time_scale`` (played that much slower),
+    ``transpose`` (semitones, drums untouched, octave-folded into 0..127), and ``window_s`` /
+    ``start_frac`` (keep a window of that length starting at that fraction of the free room;
+    controllers and programs before it apply from its start, notes sounding at its end stop
+    there)."""
     import mido
 
     rng = np.random.default_rng(song["aug_seed"])
     mid = mido.MidiFile(str(mid_path))
+    scale = float(song.get("time_scale", 1.0))
+    transpose = int(song.get("transpose", 0))
+    t0, t1 = 0.0, float("inf")
+    if "window_s" in song:
+        length = mid.length * scale
+        span = min(song["window_s"], length)
+        t0 = song["start_frac"] * (length - span)
+        t1 = t0 + span
     swap = {}  # (channel, original program) -> program
     program = [0] * 16
-    sounding = {}  # (ch, note) -> stem
+    sounding = {}  # (ch, note) -> (stem, played note)
     ev = {s: [] for s in STEMS}
     t = 0.0
     for msg in mid:  # merged tracks, msg.time in seconds
-        t += msg.time
+        t += msg.time * scale
         if msg.is_meta or not hasattr(msg, "channel"):
             continue
+        if t >= t1 and not (msg.type in ("note_on", "note_off") and (msg.channel, msg.note) in sounding):
+            continue
+        at = min(max(t, t0), t1) - t0
         ch = msg.channel
         if msg.type == "program_change" and ch != 9:
             key = (ch, msg.program)
@@ -184,26 +319,98 @@ def split_midi(mid_path: Path, song):
                 swap[key] = fam * 8 + int(rng.integers(8)) if rng.random() < song["program_swap_p"] else msg.program
             program[ch] = swap[key]
             for s in ("bass", "other"):
-                ev[s].append((t, msg.copy(program=program[ch])))
+                ev[s].append((at, msg.copy(program=program[ch])))
             continue
         if msg.type in ("note_on", "note_off"):
             on = msg.type == "note_on" and msg.velocity > 0
             if on:
+                if t < t0 or t >= t1:
+                    continue
                 stem = "drums" if ch == 9 else ("bass" if 32 <= program[ch] <= 39 else "other")
-                sounding[(ch, msg.note)] = stem
-                scale, jitter = song["velocity"][stem]
-                v = int(np.clip(round(msg.velocity * scale + rng.normal(0, jitter)), 1, 127))
-                ev[stem].append((t, msg.copy(velocity=v)))
+                note = msg.note
+                if ch != 9 and transpose:
+                    note += transpose
+                    while note > 127:
+                        note -= 12
+                    while note < 0:
+                        note += 12
+                if (ch, msg.note) in sounding:  # retrigger: end the previous one first
+                    prev_stem, prev_note = sounding.pop((ch, msg.note))
+                    ev[prev_stem].append((at, mido.Message("note_off", channel=ch, note=prev_note)))
+                sounding[(ch, msg.note)] = (stem, note)
+                scale_v, jitter = song["velocity"][stem]
+                v = int(np.clip(round(msg.velocity * scale_v + rng.normal(0, jitter)), 1, 127))
+                ev[stem].append((at, msg.copy(velocity=v, note=note)))
             else:
-                stem = sounding.pop((ch, msg.note), None)
-                if stem is not None:
-                    ev[stem].append((t, msg))
+                found = sounding.pop((ch, msg.note), None)
+                if found is not None:
+                    stem, note = found
+                    ev[stem].append((at, msg.copy(note=note) if msg.type == "note_off"
+                                     else mido.Message("note_off", channel=ch, note=note)))
             continue
         # controllers / pitch bend: to every stem that may use this channel
         for s in (("drums",) if ch == 9 else ("bass", "other")):
-            ev[s].append((t, msg))
-    end = max((e[-1][0] for e in ev.values() if e), default=t)
+            ev[s].append((at, msg))
+    end = max((e[-1][0] for e in ev.values() if e), default=min(t, t1) - t0)
     return ev, end
+
+
+def corpus_midi(song, mid_path: Path):
+    """Writes a music21 corpus piece as General MIDI, one channel per part, programs drawn
+    for the song: the lowest part a GM bass (p = bass_p), the others from one ensemble."""
+    import mido
+    from music21 import corpus
+
+    rng = np.random.default_rng([song["aug_seed"], 1])
+    score = corpus.parse(song["path"])
+    parts = []
+    for part in score.parts:
+        notes = []
+        for n in part.flatten().stripTies().notes:
+            on = float(n.offset)
+            dur = float(n.quarterLength)
+            if dur <= 0:
+                continue
+            vel = n.volume.velocity or 80
+            for p in n.pitches:
+                notes.append((on, on + dur, int(p.midi), int(vel)))
+        if notes:
+            parts.append(notes)
+    if not parts:
+        raise ValueError(f"{song['path']}: no notes")
+    lowest = min(range(len(parts)), key=lambda i: np.median([n[2] for n in parts[i]]))
+    names = sorted(ENSEMBLES)
+    ensemble = ENSEMBLES[names[int(rng.integers(len(names)))]]
+    programs = []
+    for i in range(len(parts)):
+        if i == lowest and rng.random() < song["bass_p"]:
+            programs.append(int(rng.choice(BASS_PROGRAMS)))
+        elif rng.random() < 0.7:
+            programs.append(int(rng.choice(ensemble)))
+        else:
+            programs.append(int(rng.choice(ENSEMBLES[names[int(rng.integers(len(names)))]])))
+    tpb = 480
+    mid = mido.MidiFile(ticks_per_beat=tpb)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("set_tempo", tempo=int(round(60e6 / song["qpm"])), time=0))
+    mid.tracks.append(meta)
+    channels = [c for c in range(16) if c != 9]
+    for i, notes in enumerate(parts[:len(channels)]):
+        ch = channels[i]
+        events = [(0, 0, mido.Message("program_change", channel=ch, program=programs[i]))]
+        events.append((0, 0, mido.Message("control_change", channel=ch, control=10,
+                                          value=int(rng.integers(24, 105)))))
+        for on, off, note, vel in notes:
+            events.append((int(round(on * tpb)), 2, mido.Message("note_on", channel=ch, note=note, velocity=vel)))
+            events.append((int(round(off * tpb)), 1, mido.Message("note_off", channel=ch, note=note)))
+        events.sort(key=lambda e: (e[0], e[1]))
+        track = mido.MidiTrack()
+        last = 0
+        for tick, _, msg in events:
+            track.append(msg.copy(time=tick - last))
+            last = tick
+        mid.tracks.append(track)
+    mid.save(str(mid_path))
 
 
 def write_batch_midi(path: Path, segments, drums_bank0: bool):
@@ -246,8 +453,27 @@ def fluidsynth(sf: str, mid: Path, wav: Path):
 
 # --------------------------------------------------------------------------- jobs
 
-def job_mma(args):
+def job_song(args):
+    """Multitrack MIDI of one song, split into stems: (name, {events, end} | None, error)."""
     song, work = args
+    source = song.get("source", "mma")
+    if source == "mma":
+        return job_mma(song, work)
+    d = Path(work) / song["name"]
+    d.mkdir(parents=True, exist_ok=True)
+    try:
+        if source == "music21":
+            mid = d / "song.mid"
+            corpus_midi(song, mid)
+        else:
+            mid = Path(song["path"])
+        ev, end = split_midi(mid, song)
+    except Exception as e:  # a bad file is skipped (listed in the manifest), not fatal
+        return song["name"], None, f"{type(e).__name__}: {e}"[-400:]
+    return song["name"], {"events": ev, "end": end}, None
+
+
+def job_mma(song, work):
     d = Path(work) / song["name"]
     d.mkdir(parents=True, exist_ok=True)
     chart = d / "chart.mma"
@@ -294,6 +520,10 @@ def main():
     ap.add_argument("--test", type=int, default=30)
     ap.add_argument("--min-s", type=float, default=40.0)
     ap.add_argument("--max-s", type=float, default=75.0)
+    ap.add_argument("--m21", default="90,6,6",
+                    help="songs from the music21 corpus for train,valid,test")
+    ap.add_argument("--midi", default="60,4,4",
+                    help="songs from the Debian MIDI packages for train,valid,test")
     ap.add_argument("--batch", type=int, default=40, help="songs per FluidSynth render")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
@@ -308,6 +538,10 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     songs = make_recipe(args.seed, args.train, args.valid, args.test, args.min_s, args.max_s)
+    n_m21 = [int(v) for v in args.m21.split(",")]
+    n_midi = [int(v) for v in args.midi.split(",")]
+    counts = {sp: (n_m21[k], n_midi[k]) for k, sp in enumerate(("train", "valid", "test"))}
+    songs += external_songs(args.seed, counts, args.min_s, args.max_s)
     recipe = {"version": RENDER_VERSION, "seed": args.seed, "sr": SR, "songs": songs,
               "soundfonts": {k: [p, Path(p).stat().st_size] for k, p in SF.items()},
               "timbres": TIMBRES}
@@ -326,7 +560,7 @@ def main():
         for c0 in range(0, len(todo), args.batch):
             chunk = todo[c0:c0 + args.batch]
             parsed = {}
-            for name, res, err in pool.map(job_mma, [(s, str(work)) for s in chunk]):
+            for name, res, err in pool.map(job_song, [(s, str(work)) for s in chunk]):
                 if res is None:
                     failed[name] = err
                 else:
@@ -355,7 +589,7 @@ def main():
                     np.save(d / f"{st}.npy.tmp.npy", seg.astype(np.float16))
                     os.replace(d / f"{st}.npy.tmp.npy", d / f"{st}.npy")
             print(f"[{time.time() - t_start:7.1f} s] rendered songs {c0 + 1}..{c0 + len(chunk)} of "
-                  f"{len(todo)} ({len(failed)} mma failures)", flush=True)
+                  f"{len(todo)} ({len(failed)} songs skipped: MIDI failed)", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
     manifest = {"hash": digest, "recipe": recipe, "failed": failed, "items": [], "hours": {}}
@@ -366,12 +600,19 @@ def main():
         n = np.load(d / "drums.npy", mmap_mode="r").shape[0]
         rms = {st: float(np.sqrt(np.mean(np.load(d / f"{st}.npy").astype(np.float32) ** 2))) for st in STEMS}
         manifest["items"].append({"name": s["name"], "split": s["split"], "dir": str(d), "samples": n,
-                                  "groove": s["groove"], "timbre": s["timbre"], "rms": rms})
+                                  "source": s.get("source", "mma"), "groove": s["groove"],
+                                  "timbre": s["timbre"], "rms": rms})
         manifest["hours"][s["split"]] = manifest["hours"].get(s["split"], 0.0) + n / SR / 3600
+    by_source = {}
+    for it in manifest["items"]:
+        key = f"{it['split']}/{it['source']}"
+        by_source[key] = by_source.get(key, 0.0) + it["samples"] / SR / 3600
+    manifest["hours_by_source"] = by_source
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     print(f"done in {time.time() - t_start:.0f} s; hours per split: "
           + ", ".join(f"{k} {v:.2f}" for k, v in manifest["hours"].items())
-          + f"; mma failures: {len(failed)}", flush=True)
+          + "; by source: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(by_source.items()))
+          + f"; songs skipped (MIDI failed): {len(failed)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ TRAIN_CONFIGS = {
     # core at ~2.5 s/step; 2400 x 8 x 1.5 s = 8 h of augmented audio, ~2.5 passes over train)
     "v1": dict(model="full", steps=2400, batch=8, crop_s=1.5, lr=1.5e-3, valid_every=200,
                ckpt_every=25, valid_items=32),
+    # the shipped v2 weights: v1 fine-tuned (--init <v1 run>/best.pt) on render version 2
+    # (mma + the music21 corpus + Debian MIDI packages), ~50 min more of one core
+    "v2": dict(model="full", steps=1200, batch=8, crop_s=1.5, lr=8e-4, valid_every=150,
+               ckpt_every=25, valid_items=32),
 }
 
 
@@ -210,6 +214,9 @@ def main():
     ap.add_argument("--run", default=None, help="run dir (default target/split-runs/<config>)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    ap.add_argument("--init", default=None,
+                    help="start from the weights of this checkpoint (fresh optimiser and schedule); "
+                         "ignored when the run resumes from its own last.pt")
     args = ap.parse_args()
 
     cfg = dict(TRAIN_CONFIGS[args.config])
@@ -231,6 +238,12 @@ def main():
         opt.load_state_dict(ck["opt"])
         step, best, elapsed = ck["step"], ck["best"], ck.get("elapsed", 0.0)
         print(f"resumed from {last} at step {step}", flush=True)
+    elif args.init:
+        ck = torch.load(args.init, map_location="cpu", weights_only=False)
+        if ck.get("model_config") != mcfg.to_dict():
+            raise SystemExit(f"--init {args.init}: its model config differs from {cfg['model']}")
+        model.load_state_dict(ck["model"])
+        print(f"initialised from {args.init} (its step {ck.get('step')})", flush=True)
     titems = Data.scan(Path(args.data), "train")
     vitems = Data.scan(Path(args.data), "valid")
     if not vitems:
@@ -243,7 +256,8 @@ def main():
           f"data: train {tdata.hours:.2f} h ({len(tdata.items)} songs), valid {vdata.hours:.2f} h",
           flush=True)
     (run / "config.json").write_text(json.dumps({"train": cfg, "model": mcfg.to_dict(), "seed": args.seed,
-                                                 "params": M.n_params(model), "data": args.data}, indent=1))
+                                                 "params": M.n_params(model), "data": args.data,
+                                                 "init": args.init}, indent=1))
     log_path = run / "log.csv"
     new_log = not log_path.exists()
     logf = open(log_path, "a", newline="")
