@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Prism Split separation quality on held-out songs and timbres (BSSEval v4 via museval).
 
-    cargo xtask eval split            # all 30 test songs of the Split recipe
+    cargo xtask eval split            # all 40 test songs of the Split recipe
     cargo xtask eval split --quick    # 6 songs
+    cargo xtask eval split -- --model other.onnx
 
-Material: the test split of `bundle/models/split/render.py` (grooves, songs, soundfont and
-drum kits never seen in training; see bundle/models/split/DATA.md), rendered once into
+Material: the test split of `bundle/models/split/render.py` (songs, grooves or pieces,
+soundfont and drum kits never seen in training; see bundle/models/split/DATA.md), rendered once into
 target/split-data (the script renders it if it is missing). The mix is the exact sum of
 the stems.
 
@@ -17,6 +18,8 @@ Systems, all on the same audio in the same run:
   * oracle: the ideal ratio mask |S_i| / sum_j |S_j| on the same STFT (1024 / 256,
     periodic Hann): the ceiling of any mask method with this latency;
   * mixture: every stem estimated as the mix itself (the floor).
+
+The report also gives SDR per song source (mma, music21, Debian MIDI).
 
 Metrics per stem: museval BSSEval v4 SDR / SIR / SAR (1 s windows, median over windows,
 then median over tracks), global SDR (MDX style: 10 log10 sum s^2 / sum (s - s_hat)^2)
