@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use prism_shared::split::{
     parity_signal, Deadline, ModelError, ModelSource, NeuralModel, SplitEngine, SplitMode,
     SplitSettings, StatusCode, AUTO_MAX_WAIT, DEFAULT_MODEL, MODEL_BINS, NUM_STEMS,
+    OFFLINE_MAX_WAIT,
 };
 use prism_shared::stft::SpectralEngine;
 use prism_shared::Processor;
@@ -620,6 +621,69 @@ fn auto_deadline_at_real_time_pace_never_waits_for_a_stalled_worker() {
         "a block took {slowest:?}: the audio thread waited"
     );
     t.inject_stall_us.store(0, Ordering::Relaxed);
+}
+
+/// CPU time this thread has used (Linux `schedstat`: nanoseconds on a CPU), to tell a
+/// blocking wait from a spinning one.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+#[test]
+fn an_offline_render_blocks_on_a_slow_worker_instead_of_spinning() {
+    // clap-validator's fuzzer, with the machine starved, found the audio thread spinning in
+    // sched_yield while it waited for masks (299 s of system CPU in 400 s): a waiting thread
+    // that burns a core starves the very worker it waits for. A worker that takes 5 ms per
+    // frame: the render waits most of its wall time and must spend almost none of it on a CPU.
+    let mut engine = loaded_engine(Deadline::Wait, 256);
+    let t = engine.telemetry();
+    t.inject_stall_us.store(5_000, Ordering::Relaxed);
+    let input = stereo_music(0.5);
+    let (Some(cpu0), wall0) = (thread_cpu_time(), Instant::now()) else {
+        println!("no /proc/thread-self/schedstat: skipped");
+        return;
+    };
+    let outs = run_engine(&mut engine, &input, 256);
+    let (cpu, wall) = (thread_cpu_time().unwrap() - cpu0, wall0.elapsed());
+    t.inject_stall_us.store(0, Ordering::Relaxed);
+    println!("offline render with a 5 ms/frame worker: wall {wall:?}, audio thread CPU {cpu:?}");
+    assert_eq!(t.misses.load(Ordering::Relaxed), 0, "offline renders wait");
+    assert!(
+        wall > Duration::from_millis(300),
+        "the worker did not stall: {wall:?}"
+    );
+    assert!(
+        cpu * 4 < wall,
+        "the waiting thread used {cpu:?} of CPU in {wall:?}: it spins instead of blocking"
+    );
+    let lat = 1024 + 256;
+    let drums: f32 = outs[0][0][lat..].iter().map(|x| x * x).sum();
+    assert!(drums > 0.0, "the model's masks were not used");
+}
+
+#[test]
+fn an_offline_render_gives_up_on_a_stalled_worker_after_a_bounded_wait() {
+    // A worker that never answers: the render still ends, after one bounded wait, with the
+    // misses' fallback (delayed dry in "other").
+    let mut engine = loaded_engine(Deadline::Wait, 256);
+    let t = engine.telemetry();
+    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    let input = stereo_music(1.0);
+    let t0 = Instant::now();
+    let outs = run_engine(&mut engine, &input, 256);
+    let took = t0.elapsed();
+    t.inject_stall_us.store(0, Ordering::Relaxed);
+    println!("offline render with a stalled worker took {took:?}");
+    assert!(took < OFFLINE_MAX_WAIT * 3, "{took:?}");
+    assert!(t.misses.load(Ordering::Relaxed) > 100);
+    let lat = 1024 + 256;
+    for ch in 0..2 {
+        for i in (lat + 2048)..input[0].len() {
+            assert!((outs[2][ch][i] - input[ch][i - lat]).abs() < 1e-4);
+        }
+    }
 }
 
 #[test]

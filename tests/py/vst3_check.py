@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--render-input", default=None)
     ap.add_argument("--render-compare", default=None)
     ap.add_argument("--render-tolerance", type=float, default=1e-4)
+    ap.add_argument("--render-skip", type=float, default=0.1,
+                    help="seconds at the start of the render not compared")
     ap.add_argument("--render-set", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
     global TOLERANCE
@@ -206,7 +208,7 @@ def main():
         y = np.asarray(plugin.process(x, float(rate), buffer_size=512, reset=True), dtype=np.float32)
         check(y.shape == ref.shape, f"render: output shape {y.shape} == reference {ref.shape}")
         if y.shape == ref.shape:
-            skip = int(0.1 * rate)  # parameter smoothing at the start
+            skip = int(args.render_skip * rate)
             diff = float(np.max(np.abs(y[:, skip:] - ref[:, skip:])))
             rms = float(np.sqrt(np.mean(ref[:, skip:] ** 2)))
             check(rms > 1e-3 and diff <= args.render_tolerance,

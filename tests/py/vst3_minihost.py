@@ -213,18 +213,25 @@ def check_state(path, offline):
 def check_render(path, args):
     x, rate = read_wav_f32(args.render_input)
     ref, _ = read_wav_f32(args.render_compare)
-    p = open_plugin(path, rate, True)
-    for spec in args.render_set:
-        name, value = spec.split("=", 1)
-        i = p.find_param(name)
-        if not check(i >= 0, f"parameter {name!r} found for --render-set"):
-            continue
-        p.set_param(i, float(value))
-        print(f"render: {name} = {p.param_to_text(i, p.get_param(i))!r}")
-    latency = p.latency_samples
-    padded = np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=1)
-    y = run(p, padded, blocks=[MAX_BLOCK])[:2, latency:]
-    p.close()
+    renders = []
+    # Two fresh opens: an offline bounce does not depend on the wall clock or the machine.
+    for _ in range(2):
+        p = open_plugin(path, rate, True)
+        for spec in args.render_set:
+            name, value = spec.split("=", 1)
+            i = p.find_param(name)
+            if not check(i >= 0, f"parameter {name!r} found for --render-set"):
+                continue
+            p.set_param(i, float(value))
+            print(f"render: {name} = {p.param_to_text(i, p.get_param(i))!r}")
+        latency = p.latency_samples
+        padded = np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=1)
+        renders.append(run(p, padded, blocks=[MAX_BLOCK])[:2, latency:])
+        p.close()
+    y = renders[0]
+    check(np.array_equal(renders[0], renders[1]),
+          "two fresh opens render the same samples "
+          f"(max |diff| {float(np.max(np.abs(renders[0] - renders[1]))):.3g})")
     check(y.shape == ref.shape, f"render: output shape {y.shape} == reference {ref.shape}")
     if y.shape == ref.shape:
         skip = int(args.render_skip * rate)

@@ -42,3 +42,35 @@ pub fn cli_binary() -> std::path::PathBuf {
         });
     bin_dir.join(format!("prism{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// Four seconds of the synthetic band (drums, bass, chords) and `prism split`'s drums stem
+/// of it: (input.wav, drums.wav).
+pub fn split_render_files(
+    dir: &std::path::Path,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    use anyhow::Context;
+    let left = prism_shared::split::parity_signal(4 * 44_100);
+    let right: Vec<f32> = left.iter().map(|x| 0.8 * x).collect();
+    let input = dir.join("band.wav");
+    signal::write_wav_f32(&input, 44_100, &[left, right])?;
+    let cli = cli_binary();
+    anyhow::ensure!(
+        cli.is_file(),
+        "no prism CLI at {} (cargo build -p prism-cli; cargo xtask test builds it)",
+        cli.display()
+    );
+    let out = std::process::Command::new(&cli)
+        .arg("split")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.join("stems"))
+        .args(["--stems", "drums"])
+        .output()
+        .with_context(|| format!("running {}", cli.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "prism split failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((input, dir.join("stems").join("drums.wav")))
+}

@@ -250,3 +250,114 @@ fn split_survives_hostile_rates_and_blocks_with_finite_output() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn split_all_stems_muted_is_exact_silence_and_never_subnormal() -> Result<()> {
+    const TEST: &str = "split_all_stems_muted_is_exact_silence_and_never_subnormal";
+    if prism_tests::isolate::in_parent(TEST) {
+        return Ok(());
+    }
+    // clap-validator's param fuzzer found it: with every stem muted, the remix gains decayed
+    // towards zero without reaching it, and gain × stem underflowed to subnormal output.
+    let Some(bundle) = split_bundle(TEST) else {
+        return Ok(());
+    };
+    let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+    let mut events = Vec::new();
+    for name in ["Drums Mute", "Bass Mute", "Other Mute"] {
+        let par = p
+            .param_by_name(name)
+            .with_context(|| format!("no {name:?}"))?;
+        events.push(InEvent::ParamValue {
+            time: 0,
+            id: par.id,
+            value: 1.0,
+        });
+    }
+    p.activate(44_100.0, 1, 512)?;
+    let x = stereo(2 * 44_100);
+    let (main, aux) = run(&mut p, &x, 512, events)?;
+    for (c, m) in main.iter().enumerate() {
+        if let Some((i, y)) = prism_tests::clap::first_subnormal(m) {
+            anyhow::bail!("subnormal remix sample {y:e} on channel {c} at {i}");
+        }
+        // The 5 ms declick has long ended after 0.2 s: the remix is exactly zero.
+        let from = 8820;
+        if let Some(i) = m[from..].iter().position(|y| *y != 0.0) {
+            anyhow::bail!(
+                "all stems muted, yet remix sample {} on channel {c} is {:e}",
+                from + i,
+                m[from + i]
+            );
+        }
+    }
+    for port in &aux {
+        for c in port {
+            if let Some((i, y)) = prism_tests::clap::first_subnormal(c) {
+                anyhow::bail!("subnormal stem sample {y:e} at {i}");
+            }
+        }
+    }
+    ensure!(
+        energy(&aux[2][0]) > 1.0,
+        "the stems themselves are not muted"
+    );
+    Ok(())
+}
+
+#[test]
+fn split_restored_mutes_apply_from_the_first_sample() -> Result<()> {
+    const TEST: &str = "split_restored_mutes_apply_from_the_first_sample";
+    if prism_tests::isolate::in_parent(TEST) {
+        return Ok(());
+    }
+    // Ardour: after reopening a session with Drums and Bass muted, an export must be muted
+    // from its first sample, whether the host loads the state before activating the plugin
+    // or while it is active (before its first block).
+    let Some(bundle) = split_bundle(TEST) else {
+        return Ok(());
+    };
+    let state = {
+        let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+        let mut changes = Vec::new();
+        for name in ["Drums Mute", "Bass Mute"] {
+            let par = p
+                .param_by_name(name)
+                .with_context(|| format!("no {name:?}"))?;
+            changes.push((par.id, 1.0));
+        }
+        p.set_params(&changes)?;
+        p.save_state()?
+    };
+    let x = stereo(44_100);
+    for when in ["before activation", "while active"] {
+        let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+        ensure!(p.set_render_offline(true), "clap.render offline refused");
+        if when == "before activation" {
+            p.load_state(&state)?;
+            p.activate(44_100.0, 1, 512)?;
+        } else {
+            p.activate(44_100.0, 1, 512)?;
+            p.load_state(&state)?;
+        }
+        let (main, aux) = run(&mut p, &x, 512, Vec::new())?;
+        // Only "other" is audible: the remix is the other stem from sample 0.
+        let mut worst = (0.0f32, 0usize);
+        for ch in 0..2 {
+            for i in 0..x[0].len() {
+                let d = (main[ch][i] - aux[2][ch][i]).abs();
+                if d > worst.0 {
+                    worst = (d, i);
+                }
+            }
+        }
+        ensure!(
+            worst.0 < 1e-6,
+            "state loaded {when}: the remix differs from the other stem by {} at sample {}",
+            worst.0,
+            worst.1
+        );
+        ensure!(energy(&aux[0][0]) > 1e-3, "{when}: no drums to mute");
+    }
+    Ok(())
+}

@@ -10,45 +10,12 @@
 //! (latency-compensated) must equal the drums stem that `prism split` writes for the same
 //! file.
 
-use anyhow::{ensure, Context, Result};
-use prism_shared::split::parity_signal;
 use prism_tests::bundles::{self, BundleKind, CHROMA_NAME, PITCH_NAME, SPLIT_NAME};
 use prism_tests::py::{python, run_script};
-use prism_tests::signal::write_wav_f32;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use prism_tests::split_render_files;
 use std::time::Duration;
 
 const TEST: &str = "vst3_minihost";
-
-/// Four seconds of the synthetic band (drums, bass, chords) and `prism split`'s drums stem
-/// of it: (input.wav, drums.wav).
-fn split_render_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let left = parity_signal(4 * 44_100);
-    let right: Vec<f32> = left.iter().map(|x| 0.8 * x).collect();
-    let input = dir.join("band.wav");
-    write_wav_f32(&input, 44_100, &[left, right])?;
-    let cli = prism_tests::cli_binary();
-    ensure!(
-        cli.is_file(),
-        "{TEST}: no prism CLI at {} (cargo build -p prism-cli; cargo xtask test builds it)",
-        cli.display()
-    );
-    let out = Command::new(&cli)
-        .arg("split")
-        .arg(&input)
-        .arg("-o")
-        .arg(dir.join("stems"))
-        .args(["--stems", "drums"])
-        .output()
-        .with_context(|| format!("running {}", cli.display()))?;
-    ensure!(
-        out.status.success(),
-        "prism split failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((input, dir.join("stems").join("drums.wav")))
-}
 
 #[test]
 fn vst3_minihost_params_rates_latency_state_and_split_solo_matches_the_cli() {
@@ -80,8 +47,9 @@ fn vst3_minihost_params_rates_latency_state_and_split_solo_matches_the_cli() {
         }
         if stem == SPLIT_NAME {
             // The remix of unity gains is the delayed input within float rounding of the
-            // masks (they sum to one); a bounce the host does not announce is recognised
-            // within 50 ms and equals `prism split` after the 8-hop fade-in (0.25 s).
+            // masks (they sum to one). minihost renders in VST3 offline mode: the bounce
+            // waits for every frame and equals `prism split` from its first sample, and two
+            // fresh opens render the same samples.
             let (input, drums) = split_render_files(&tmp).unwrap();
             for a in [
                 "--offline",
@@ -90,7 +58,7 @@ fn vst3_minihost_params_rates_latency_state_and_split_solo_matches_the_cli() {
                 "--render-set",
                 "Drums Solo=1",
                 "--render-skip",
-                "0.25",
+                "0",
             ] {
                 args.push(a.into());
             }

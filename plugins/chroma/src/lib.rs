@@ -197,7 +197,11 @@ impl Plugin for PrismChroma {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        // Audio passes through untouched; only analysis happens here.
+        // Audio passes through bit-exact, except that subnormals become zero (hosts and
+        // validators reject subnormal output); only analysis happens here.
+        for channel in buffer.as_slice().iter_mut() {
+            prism_shared::sanitize::flush_subnormals(channel);
+        }
         self.analyzer.set_settings(self.params.settings());
         let midi_on = self.params.midi_out.value();
         let frozen = self.params.freeze.value();

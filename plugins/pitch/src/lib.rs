@@ -190,7 +190,11 @@ impl Plugin for PrismPitch {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        // Audio passes through untouched.
+        // Audio passes through bit-exact, except that subnormals become zero (hosts and
+        // validators reject subnormal output); only analysis happens here.
+        for channel in buffer.as_slice().iter_mut() {
+            prism_shared::sanitize::flush_subnormals(channel);
+        }
         self.tracker.set_settings(self.params.settings());
         self.tracker.set_note_settings(self.params.note_settings());
         for e in self.pending.iter() {

@@ -246,9 +246,7 @@ impl SplitApp {
                     })
                     .is_ok()
                 {
-                    if let Ok(mut p) = self.data.params.model_path.write() {
-                        *p = path;
-                    }
+                    self.data.params.model_path.set_path(path);
                     self.model_note = format!("loaded: {name}");
                 } else {
                     self.model_note = "busy: try again".to_owned();

@@ -28,6 +28,8 @@ pub use params::{Separator, SplitParams};
 const FRAME_RING: usize = 256;
 /// Gain smoothing for mute / solo changes, seconds.
 const GAIN_TIME_S: f32 = 0.005;
+/// A smoothed gain this close to its target is set to it.
+const GAIN_SNAP: f32 = 1.0e-6;
 /// Bypass crossfade, seconds.
 const BYPASS_TIME_S: f32 = 0.010;
 
@@ -65,6 +67,10 @@ pub struct PrismSplit {
     dry_pos: usize,
     gains: [f32; NUM_STEMS],
     bypass_mix: f32,
+    /// Whether the last process call was an offline render (the host's per-call mode).
+    rendering_offline: bool,
+    /// State restores already applied ([`params::SavedModelPath::restores`]).
+    restores_seen: u32,
     reducer: Reducer,
     frames_tx: rtrb::Producer<ReducedFrame>,
     frames_rx: Option<rtrb::Consumer<ReducedFrame>>,
@@ -95,6 +101,8 @@ impl Default for PrismSplit {
             dry_pos: 0,
             gains: [1.0; NUM_STEMS],
             bypass_mix: 0.0,
+            rendering_offline: false,
+            restores_seen: 0,
             reducer: Reducer::default(),
             frames_tx,
             frames_rx: Some(frames_rx),
@@ -103,6 +111,20 @@ impl Default for PrismSplit {
 }
 
 impl PrismSplit {
+    /// Each stem's remix gain as the parameters ask for it now (mute and solo applied).
+    fn gain_targets(&self) -> [f32; NUM_STEMS] {
+        let stems = self.params.stems();
+        let any_solo = stems.iter().any(|p| p.solo.value());
+        stems.map(|p| {
+            let audible = !p.mute.value() && (!any_solo || p.solo.value());
+            if audible {
+                util::db_to_gain(p.gain_db.value())
+            } else {
+                0.0
+            }
+        })
+    }
+
     /// The model the saved path names (read here, off the audio thread); a path that cannot
     /// be read falls back to the built-in model, and the worker says so.
     fn model_source(&self) -> ModelSource {
@@ -132,7 +154,11 @@ impl Plugin for PrismSplit {
             aux_output_ports: &[new_nonzero_u32(2); NUM_STEMS],
             names: PortNames {
                 layout: Some("Stereo"),
-                main_input: Some("Input"),
+                // `None`: nice-plug 0.4.2 names the main *output* after `main_input` too
+                // (`AudioIOLayout::main_output_name`), so any name here gives the JACK
+                // standalone two ports of the same name and it cannot start. Without one the
+                // ports are input_N / output_N (and drums_N, bass_N, other_N).
+                main_input: None,
                 main_output: Some("Remix"),
                 aux_inputs: &[],
                 aux_outputs: &["Drums", "Bass", "Other"],
@@ -145,7 +171,11 @@ impl Plugin for PrismSplit {
             aux_output_ports: &[new_nonzero_u32(1); NUM_STEMS],
             names: PortNames {
                 layout: Some("Mono"),
-                main_input: Some("Input"),
+                // `None`: nice-plug 0.4.2 names the main *output* after `main_input` too
+                // (`AudioIOLayout::main_output_name`), so any name here gives the JACK
+                // standalone two ports of the same name and it cannot start. Without one the
+                // ports are input_N / output_N (and drums_N, bass_N, other_N).
+                main_input: None,
                 main_output: Some("Remix"),
                 aux_inputs: &[],
                 aux_outputs: &["Drums", "Bass", "Other"],
@@ -187,21 +217,17 @@ impl Plugin for PrismSplit {
         let max_block = (buffer_config.max_buffer_size as usize).max(1);
         let sr = buffer_config.sample_rate;
         self.engine.set_model_source(self.model_source());
-        // A render the host announces (CLAP `clap.render`) waits for every frame's masks, so
-        // it equals `prism split`. Otherwise the engine never waits while the host keeps
-        // real-time pace, and waits while the host runs far ahead of the wall clock (a bounce
-        // it did not announce). VST3's announcement is not used: nice-plug 0.4.2 hands
-        // `activate()` the process mode of the *previous* `setupProcessing()`, so a real-time
-        // activation after a bounce would say "offline" and the audio thread would wait.
-        self.engine.set_deadline(
-            if buffer_config.process_mode == ProcessMode::Offline
-                && context.plugin_api() == PluginApi::Clap
-            {
-                Deadline::Wait
-            } else {
-                Deadline::Auto
-            },
-        );
+        // A render the host announces waits for every frame's masks, so it equals `prism
+        // split`: at activation (CLAP `clap.render`, VST3 `setupProcessing`) and per process
+        // call (VST3 hosts state the mode in every call; see `process`). Otherwise the engine
+        // never waits while the host keeps real-time pace, and waits while the host runs far
+        // ahead of the wall clock (a bounce it did not announce).
+        self.rendering_offline = buffer_config.process_mode == ProcessMode::Offline;
+        self.engine.set_deadline(if self.rendering_offline {
+            Deadline::Wait
+        } else {
+            Deadline::Auto
+        });
         self.engine.set_mode(self.params.separator.value().into());
         self.engine.prepare(sr, max_block, nc);
         let latency = self.engine.latency_samples();
@@ -212,7 +238,11 @@ impl Plugin for PrismSplit {
         self.dry = vec![vec![0.0; latency.max(1)]; nc];
         self.dry_pos = 0;
         self.reducer = Reducer::new(self.sample_rate, self.engine.fft_len());
+        // The parameters as they are now (restored from a session, say) apply from the first
+        // sample: no fade from the defaults.
         self.bypass_mix = if self.params.bypass.value() { 1.0 } else { 0.0 };
+        self.gains = self.gain_targets();
+        self.restores_seen = self.params.model_path.restores();
         self.meters
             .latency_samples
             .store(latency as u32, Ordering::Relaxed);
@@ -229,6 +259,8 @@ impl Plugin for PrismSplit {
 
     fn reset(&mut self) {
         self.engine.reset();
+        self.gains = self.gain_targets();
+        self.bypass_mix = if self.params.bypass.value() { 1.0 } else { 0.0 };
         for d in &mut self.dry {
             d.fill(0.0);
         }
@@ -256,6 +288,30 @@ impl Plugin for PrismSplit {
             return ProcessStatus::Normal;
         }
         let n = n.min(self.inputs[0].len());
+        // The host's mode for this call. Entering an offline render starts a new stream (as
+        // `prism split` does for a file), so a bounce equals it sample for sample whatever was
+        // played before, and waits for every frame's masks; leaving it returns to the policy
+        // of the activation.
+        let offline = nice_plug::wrapper::call_process_mode() == Some(ProcessMode::Offline);
+        if offline != self.rendering_offline {
+            self.rendering_offline = offline;
+            if offline {
+                self.reset();
+            }
+            self.engine.switch_deadline(if offline {
+                Deadline::Wait
+            } else {
+                Deadline::Auto
+            });
+        }
+        // A session state loaded while active (hosts do, at any time): its parameters apply
+        // from this block, not after a fade from the previous values.
+        let restores = self.params.model_path.restores();
+        if restores != self.restores_seen {
+            self.restores_seen = restores;
+            self.gains = self.gain_targets();
+            self.bypass_mix = if self.params.bypass.value() { 1.0 } else { 0.0 };
+        }
         let editor_open = self.editor_state.is_open();
         {
             let main = buffer.as_slice();
@@ -302,7 +358,15 @@ impl Plugin for PrismSplit {
                 let g = util::db_to_gain(p.gain_db.smoothed.next());
                 let audible = !p.mute.value() && (!any_solo || p.solo.value());
                 targets[s] = if audible { g } else { 0.0 };
-                self.gains[s] += (targets[s] - self.gains[s]) * gain_coef;
+                // An exponential approach never arrives: within 1e-6 (-120 dB) it snaps to
+                // the target, so a muted stem's gain is exactly 0, not a decaying value whose
+                // product with the stem underflows to subnormals.
+                let step = (targets[s] - self.gains[s]) * gain_coef;
+                self.gains[s] = if (targets[s] - self.gains[s]).abs() < GAIN_SNAP {
+                    targets[s]
+                } else {
+                    self.gains[s] + step
+                };
             }
             if self.bypass_mix < bypass_target {
                 self.bypass_mix = (self.bypass_mix + bypass_step).min(1.0);
@@ -326,6 +390,10 @@ impl Plugin for PrismSplit {
                 main[ch][i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;
             }
             self.dry_pos = if pos + 1 == latency { 0 } else { pos + 1 };
+        }
+        // No subnormal leaves the plugin: a remix of tiny stems can underflow.
+        for ch in main.iter_mut() {
+            prism_shared::sanitize::flush_subnormals(&mut ch[..n]);
         }
         // A mono layout's extra host channels (if any) get the first channel.
         for ch in nc..main.len() {

@@ -1,8 +1,9 @@
 //! Prism Split's parameters. IDs are short and never renamed (they key saved sessions).
 
-use std::sync::atomic::AtomicU8;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
+use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 use prism_shared::split::{SplitMode, NUM_STEMS};
 
@@ -76,7 +77,7 @@ pub struct SplitParams {
     pub bypass: BoolParam,
     /// A user ONNX model's path ("" = the built-in model).
     #[persist = "model_path"]
-    pub model_path: Arc<RwLock<String>>,
+    pub model_path: SavedModelPath,
     /// Stem whose mask the editor draws (0 drums, 1 bass, 2 other).
     #[persist = "view_stem"]
     pub view_stem: Arc<AtomicU8>,
@@ -90,8 +91,49 @@ impl Default for SplitParams {
             bass: StemParams::new("Bass"),
             other: StemParams::new("Other"),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
-            model_path: Arc::new(RwLock::new(String::new())),
+            model_path: SavedModelPath::default(),
             view_stem: Arc::new(AtomicU8::new(0)),
+        }
+    }
+}
+
+/// The model path, persisted with the session. Every state the host loads carries it (it is
+/// saved even when empty), and nice-plug sets persisted fields after the parameters, so its
+/// `set` also counts state restores: the audio thread sees a new count at its next block and
+/// applies the restored parameters at once instead of fading to them.
+#[derive(Debug, Default)]
+pub struct SavedModelPath {
+    path: RwLock<String>,
+    restores: AtomicU32,
+}
+
+impl SavedModelPath {
+    /// Sets the path (the editor; not a restore).
+    pub fn set_path(&self, path: String) {
+        if let Ok(mut p) = self.path.write() {
+            *p = path;
+        }
+    }
+
+    /// How many states have been loaded. Real-time safe (an atomic load).
+    pub fn restores(&self) -> u32 {
+        self.restores.load(Ordering::Acquire)
+    }
+}
+
+impl<'a> PersistentField<'a, String> for SavedModelPath {
+    fn set(&self, new_value: String) {
+        self.set_path(new_value);
+        self.restores.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&String) -> R,
+    {
+        match self.path.read() {
+            Ok(p) => f(&p),
+            Err(_) => f(&String::new()),
         }
     }
 }
@@ -99,10 +141,7 @@ impl Default for SplitParams {
 impl SplitParams {
     /// The saved model path ("" = the built-in model).
     pub fn model_path(&self) -> String {
-        self.model_path
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_default()
+        self.model_path.map(String::clone)
     }
 
     /// The stems' strips in output order.

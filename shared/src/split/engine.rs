@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 // The Mutex holds the status message: written by prepare() and the worker, read by the GUI;
 // the audio thread only reads the status code (an atomic).
 #[allow(clippy::disallowed_types)]
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,13 @@ pub const AUTO_LEAD_LEAK: Duration = Duration::from_secs(2);
 /// that misses it is stalled: the engine behaves as [`Deadline::RealTime`] until the next
 /// reset.
 pub const AUTO_MAX_WAIT: Duration = Duration::from_secs(1);
+/// [`Deadline::Wait`]: the longest the audio thread waits for one frame's masks (or for the
+/// model to load). A worker that misses it is stalled: the frame counts as a miss and the
+/// engine stops waiting until the next reset, so a render with a broken worker ends.
+pub const OFFLINE_MAX_WAIT: Duration = Duration::from_secs(10);
+/// A waiting audio thread re-checks the worker's state at least this often (a wake-up the
+/// worker cannot give: it died, or its status changed without a response).
+const WAIT_SLICE: Duration = Duration::from_millis(20);
 
 /// How far a host's audio runs ahead of the wall clock ([`Deadline::Auto`]).
 #[derive(Debug, Default, Clone, Copy)]
@@ -232,6 +239,42 @@ pub struct SplitTelemetry {
     pub inject_stall_us: AtomicU32,
     /// Whether the masks in use are the model's (false: HPSS or fallback).
     pub neural_active: AtomicBool,
+    /// Rung by the worker after every response and status change; an offline render blocks
+    /// on it instead of spinning.
+    doorbell: Doorbell,
+}
+
+/// A bounded, blocking wake-up from the worker to an audio thread that waits for it. Only
+/// offline renders wait (inside an [`OfflineSection`](crate::rtsan::OfflineSection)); the
+/// real-time path never touches it. The worker's ring is an uncontended lock and a
+/// `notify_all`, which costs no syscall while nobody waits.
+#[derive(Debug, Default)]
+struct Doorbell {
+    #[allow(clippy::disallowed_types)] // locked by the worker; by the audio thread offline only
+    rings: Mutex<u64>,
+    #[allow(clippy::disallowed_types)]
+    bell: Condvar,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        if let Ok(mut n) = self.rings.lock() {
+            *n = n.wrapping_add(1);
+        }
+        self.bell.notify_all();
+    }
+
+    /// How often it has rung (read before checking what the worker produced).
+    fn rings(&self) -> u64 {
+        self.rings.lock().map_or(0, |n| *n)
+    }
+
+    /// Blocks until it rings after `seen`, at most `timeout`.
+    fn wait_past(&self, seen: u64, timeout: Duration) {
+        if let Ok(n) = self.rings.lock() {
+            let _ = self.bell.wait_timeout_while(n, timeout, |n| *n == seen);
+        }
+    }
 }
 
 /// A snapshot of [`SplitTelemetry`].
@@ -252,6 +295,20 @@ impl SplitTelemetry {
             m.push_str(message);
         }
         self.status.store(code as u8, Ordering::Release);
+        self.doorbell.ring();
+    }
+
+    /// Offline only: blocks until the worker has produced something after `seen` rings,
+    /// at most until `until` and never longer than [`WAIT_SLICE`]. Returns false once
+    /// `until` has passed.
+    #[allow(clippy::disallowed_methods)]
+    fn wait_for_worker(&self, seen: u64, until: Instant) -> bool {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        self.doorbell.wait_past(seen, (until - now).min(WAIT_SLICE));
+        true
     }
 
     /// The worker's state. Real-time safe (an atomic load).
@@ -466,6 +523,7 @@ fn spawn_worker(
                     frame: req.frame,
                     masks,
                 });
+                telemetry.doorbell.ring();
             }
         })
         .expect("spawning the inference thread");
@@ -535,8 +593,17 @@ impl FrameState {
     fn waits(&self) -> bool {
         match self.deadline {
             Deadline::RealTime => false,
-            Deadline::Wait => true,
+            Deadline::Wait => !self.pace.gave_up,
             Deadline::Auto => self.pace.ahead,
+        }
+    }
+
+    /// The longest wait for one frame's masks under this policy.
+    fn max_wait(&self) -> Duration {
+        if self.deadline == Deadline::Wait {
+            OFFLINE_MAX_WAIT
+        } else {
+            AUTO_MAX_WAIT
         }
     }
 
@@ -649,29 +716,28 @@ impl FrameState {
             have_model = self.take_response(target);
             if !have_model && self.waits() {
                 // Offline: wait for the worker unless it has failed (or, in `Auto`, stalls).
+                // Blocks on the worker's doorbell (never spins, so a starved machine gives
+                // the worker the core), for at most the policy's bound.
                 let _offline = crate::rtsan::OfflineSection::enter();
-                let started = (self.deadline == Deadline::Auto).then(Instant::now);
-                let mut spins = 0u32;
-                while self.model_usable() {
+                let started = Instant::now();
+                let until = started + self.max_wait();
+                loop {
+                    let seen = self.telemetry.doorbell.rings();
                     if self.take_response(target) {
                         have_model = true;
                         break;
                     }
-                    spins += 1;
-                    if spins < 2_000 {
-                        std::hint::spin_loop();
-                    } else {
-                        if started.is_some_and(|t| t.elapsed() >= AUTO_MAX_WAIT) {
-                            self.pace.gave_up = true;
-                            self.pace.ahead = false;
-                            break;
-                        }
-                        std::thread::yield_now();
+                    if !self.model_usable() {
+                        break;
+                    }
+                    if !self.telemetry.wait_for_worker(seen, until) {
+                        // Stalled: this frame is a miss, and no more waiting until reset.
+                        self.pace.gave_up = true;
+                        self.pace.ahead = false;
+                        break;
                     }
                 }
-                if let Some(t) = started {
-                    self.pace.waited_s += t.elapsed().as_secs_f64();
-                }
+                self.pace.waited_s += started.elapsed().as_secs_f64();
             }
         }
         // 5. Masks for the target frame.
@@ -782,6 +848,25 @@ impl SplitEngine {
         self.settings.deadline = deadline;
     }
 
+    /// Switches between [`Deadline::Auto`] and [`Deadline::Wait`] while running, for a host
+    /// that says per process call whether it renders offline (VST3's `processMode`). Real-time
+    /// safe; takes effect at the next hop. An engine prepared with [`Deadline::RealTime`]
+    /// stays real time (its worker drops late frames, so a wait could not be exact).
+    pub fn switch_deadline(&mut self, deadline: Deadline) {
+        if self.settings.deadline == Deadline::RealTime || deadline == Deadline::RealTime {
+            return;
+        }
+        if self.state.deadline != deadline {
+            self.state.deadline = deadline;
+            self.state.pace.reset();
+        }
+    }
+
+    /// The deadline policy in force.
+    pub fn deadline(&self) -> Deadline {
+        self.state.deadline
+    }
+
     /// Selects the separator. Real-time safe; takes effect at the next hop.
     pub fn set_mode(&mut self, mode: SplitMode) {
         self.state.mode = mode;
@@ -829,8 +914,8 @@ impl SplitEngine {
 
     /// [`process`](Self::process), calling `observer` with every synthesised frame (after
     /// its masks are chosen). The observer runs on the audio thread: it must not allocate.
-    // Sleeps only in an offline render (`Wait`, or `Auto` with the host far ahead of real
-    // time), while the model loads.
+    // Blocks (bounded, on the worker's doorbell) only in an offline render (`Wait`, or
+    // `Auto` with the host far ahead of real time), for the model and for late masks.
     #[allow(clippy::disallowed_methods)]
     pub fn process_observed(
         &mut self,
@@ -847,16 +932,27 @@ impl SplitEngine {
             // Offline: the model first. `Auto` waits at most AUTO_MAX_WAIT for it.
             let _offline = crate::rtsan::OfflineSection::enter();
             let t0 = Instant::now();
-            while state.telemetry.code() == StatusCode::Loading
-                && (state.deadline == Deadline::Wait || t0.elapsed() < AUTO_MAX_WAIT)
-            {
-                std::thread::sleep(Duration::from_micros(200));
+            let until = t0 + state.max_wait();
+            loop {
+                let seen = state.telemetry.doorbell.rings();
+                if state.telemetry.code() != StatusCode::Loading {
+                    break;
+                }
+                if !state.telemetry.wait_for_worker(seen, until) {
+                    state.pace.gave_up = true;
+                    state.pace.ahead = false;
+                    break;
+                }
             }
             state.pace.waited_s += t0.elapsed().as_secs_f64();
         }
         self.engine.process(inputs, outputs, |spectra, out| {
             state.on_frame(spectra, out, &mut observer)
         });
+        // No subnormal leaves the engine (tiny input through masks and overlap-add).
+        for out in outputs.iter_mut() {
+            crate::sanitize::flush_subnormals(out);
+        }
     }
 }
 

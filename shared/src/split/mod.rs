@@ -14,7 +14,7 @@ pub mod model;
 pub use engine::{
     Deadline, FrameView, ModelLoader, ModelSource, ModelSwap, SplitEngine, SplitMode,
     SplitSettings, SplitStatus, SplitTelemetry, StatusCode, AUTO_LEAD_BLOCKS, AUTO_LEAD_LEAK,
-    AUTO_LEAD_MIN, AUTO_MAX_WAIT,
+    AUTO_LEAD_MIN, AUTO_MAX_WAIT, OFFLINE_MAX_WAIT,
 };
 pub use model::{ModelError, NeuralModel, DEFAULT_MODEL};
 
