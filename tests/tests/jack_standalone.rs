@@ -1,7 +1,7 @@
 //! The standalones on a real JACK server, as a live user runs them.
 //!
-//! Each test starts its own JACK server (`jackd -d dummy`, Debian's `jackd2`; a private server
-//! name, so it never touches a user's) at 44.1 kHz and at 48 kHz with 256-sample periods,
+//! Each test starts its own JACK server (`jackd -S -d dummy`, Debian's `jackd2`; a private
+//! server name, so it never touches a user's) at 44.1 kHz and at 48 kHz with 256-sample periods,
 //! starts the standalone binary on it exactly as the README says (`prism-chroma --backend
 //! jack`, no rate or period flags, and a wrong `--sample-rate` on the second run: the server's
 //! rate must win), under a private Xvfb so the editor opens, and plays known audio into it
@@ -35,24 +35,58 @@ const RATES: [u32; 2] = [44_100, 48_000];
 /// running when it starts.
 const LEAD_IN_S: f64 = 0.5;
 
-/// A JACK server of this test's own, killed on drop.
+/// A JACK server of this test's own, stopped on drop.
 struct JackServer {
     name: String,
     _child: KillOnDrop,
 }
 
+impl Drop for JackServer {
+    /// SIGTERM and a wait: a killed jackd leaves its entry in JACK's shared server registry,
+    /// and after a handful of those no server starts ("Too many servers already active").
+    fn drop(&mut self) {
+        extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        const SIGTERM: i32 = 15;
+        // SAFETY: signals our own child, which has not been reaped yet.
+        unsafe { kill(self._child.id() as i32, SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self._child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl JackServer {
     fn start(rate: u32) -> Result<Self> {
         require_tool("jackd", "apt-get install jackd2")?;
-        let name = format!("prism-test-{}-{rate}", std::process::id());
+        // One name for every run (the tests take turns, MachineLock), so even a server that
+        // was killed leaves just one registry entry, which the next start reuses.
+        let name = "prism-test".to_owned();
         let log = std::env::temp_dir().join(format!("{name}.log"));
         let mut cmd = Command::new("jackd");
         die_with_parent(&mut cmd);
-        cmd.args(["--no-realtime", "-n", &name, "-d", "dummy"])
-            .args(["-r", &rate.to_string(), "-p", &PERIOD.to_string()])
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log)?)
-            .stderr(std::fs::File::create(log.with_extension("err"))?);
+        // Synchronous mode (-S), with a generous client timeout: the server waits for every
+        // client each cycle, so a debug build (or a busy CI machine) that is late for a period
+        // delays the cycle instead of dropping the period's audio; the checks are bit-exact.
+        cmd.args([
+            "--no-realtime",
+            "-S",
+            "-t",
+            "10000",
+            "-n",
+            &name,
+            "-d",
+            "dummy",
+        ])
+        .args(["-r", &rate.to_string(), "-p", &PERIOD.to_string()])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(log.with_extension("err"))?);
         let child = KillOnDrop(cmd.spawn().context("starting jackd")?);
         // Every JACK client of this process (and the standalone, by its environment) talks
         // to this server. The test runs alone in its child process (isolate).
@@ -342,10 +376,32 @@ fn runs(rate: u32) -> [Vec<String>; 2] {
     ]
 }
 
+/// Holds an exclusive `flock` on a file in the temp folder: one JACK test at a time on this
+/// machine (two dummy servers starting together fail with "Failed to open server", and they
+/// would share two cores besides).
+struct MachineLock(#[allow(dead_code)] std::fs::File);
+
+impl MachineLock {
+    fn take() -> Self {
+        use std::os::fd::AsRawFd;
+        extern "C" {
+            fn flock(fd: i32, operation: i32) -> i32;
+        }
+        const LOCK_EX: i32 = 2;
+        let path = std::env::temp_dir().join("prism-jack-tests.lock");
+        let file = std::fs::File::create(&path).expect("creating the JACK test lock file");
+        // SAFETY: flock on a file descriptor this function owns; blocks until granted.
+        let rc = unsafe { flock(file.as_raw_fd(), LOCK_EX) };
+        assert_eq!(rc, 0, "flock({}) failed", path.display());
+        Self(file)
+    }
+}
+
 fn for_each_rate(test: &str, plugin: &str, body: impl Fn(u32, &[&str]) -> Result<()>) {
     if bundles::skip_requested(test) {
         return;
     }
+    let _lock = MachineLock::take();
     let mut failures = Vec::new();
     for rate in RATES {
         for extra in runs(rate) {

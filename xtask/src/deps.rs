@@ -62,6 +62,10 @@ pub const TEST: &[Requirement] = &[
         &["libgl1-mesa-dri"],
         "software OpenGL (llvmpipe) under Xvfb",
     ),
+    one(
+        &["jackd2"],
+        "a real JACK server (jackd -d dummy) for the standalones' JACK test",
+    ),
     one(&["fluidsynth"], "rendering MIDI test material"),
     one(
         &["fluid-soundfont-gm"],
