@@ -1370,7 +1370,20 @@ impl ClapPlugin {
         .map_err(|e| anyhow!("process({frames} frames): {e}"))?;
         self.steady_time += u64::from(frames_u32);
 
-        let events = self.out_events.iter().map(convert_out_event).collect();
+        let events: Vec<OutEvent> = self.out_events.iter().map(convert_out_event).collect();
+        // Every event the plugin sends lies inside the block it is sent in, in time order
+        // (Ardour aborted once while recording a plugin's MIDI; CLAP requires both).
+        let mut last = 0;
+        for e in &events {
+            let t = e.time();
+            if frames > 0 && t as usize >= frames {
+                bail!("output event {e:?} at sample {t}, outside the {frames}-sample block");
+            }
+            if t < last {
+                bail!("output event {e:?} at sample {t} after one at {last}: out of order");
+            }
+            last = t;
+        }
         drop(out_bufs);
         drop(in_bufs);
         drop(out_ptrs);
