@@ -193,9 +193,12 @@ def main():
     if args.render_input and args.render_compare and not args.no_audio:
         x, rate = read_wav_f32(args.render_input)
         ref, _ = read_wav_f32(args.render_compare)
+        restore = []
         for spec in args.render_set:
             name, value = spec.split("=", 1)
             attr, _ = find_param(plugin, name)
+            if attr is not None:
+                restore.append((attr, getattr(plugin, attr)))
             if check(attr is not None, f"parameter {name!r} found for --render-set"):
                 if value.lower() in ("true", "false"):
                     setattr(plugin, attr, value.lower() == "true")
@@ -214,6 +217,9 @@ def main():
             check(rms > 1e-3 and diff <= args.render_tolerance,
                   f"render with {args.render_set} equals {args.render_compare} "
                   f"(max |diff| {diff:.3g}, reference RMS {rms:.3g}, tolerance {args.render_tolerance:g})")
+        # The checks below expect the parameters as they were.
+        for attr, value in restore:
+            setattr(plugin, attr, value)
 
     mono = test_signal(1, seconds=1.0, seed=99)
     try:

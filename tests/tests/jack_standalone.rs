@@ -324,11 +324,8 @@ fn held_at(midi: &[(usize, [u8; 3])], t: usize) -> Vec<u8> {
             break;
         }
         match status & 0xf0 {
-            0x90 if velocity > 0 => {
-                if !held.contains(&key) {
-                    held.push(key);
-                }
-            }
+            0x90 if velocity > 0 && !held.contains(&key) => held.push(key),
+            0x90 if velocity > 0 => {}
             0x80 | 0x90 => held.retain(|k| *k != key),
             _ => {}
         }
@@ -571,9 +568,9 @@ fn jack_split_stems_on_their_own_ports_sum_to_the_input_at_the_reported_latency(
         let mut worst_remix = 0.0f32;
         let mut worst_sum = 0.0f32;
         let mut stem_energy = [0.0f64; 3];
-        for ch in 0..2 {
+        for (ch, sig) in signal.iter().enumerate() {
             for i in latency..total {
-                let x = signal[ch][i - latency];
+                let x = sig[i - latency];
                 let remix = rec.audio[ch][i];
                 let stems: Vec<f32> = (0..3).map(|s| rec.audio[2 + 2 * s + ch][i]).collect();
                 worst_remix = worst_remix.max((remix - x).abs());
