@@ -361,3 +361,41 @@ fn split_restored_mutes_apply_from_the_first_sample() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn split_processes_blocks_larger_than_the_host_announced_in_full() -> Result<()> {
+    const TEST: &str = "split_processes_blocks_larger_than_the_host_announced_in_full";
+    if prism_tests::isolate::in_parent(TEST) {
+        return Ok(());
+    }
+    // Ardour's export runs 1024-sample blocks through a plugin set up for its 256-sample
+    // period; Split processed only the first 256 samples of each and left the rest of the
+    // host's buffer (garbage, 4.5e23 in one export) in its output.
+    let Some(bundle) = split_bundle(TEST) else {
+        return Ok(());
+    };
+    let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
+    ensure!(p.set_render_offline(true), "clap.render offline refused");
+    p.activate(44_100.0, 1, 256)?;
+    let latency = p.latency().context("no latency")? as usize;
+    let x = stereo(2 * 44_100);
+    let (main, aux) = run(&mut p, &x, 1024, Vec::new())?;
+    let mut worst = (0.0f32, 0usize);
+    for ch in 0..2 {
+        for i in latency..x[0].len() {
+            let d = (main[ch][i] - x[ch][i - latency]).abs();
+            if d > worst.0 {
+                worst = (d, i);
+            }
+        }
+    }
+    ensure!(
+        worst.0 < 1e-4,
+        "1024-sample blocks after activating for 256: the remix differs from the input \
+         delayed by {latency} by {} at sample {}",
+        worst.0,
+        worst.1
+    );
+    ensure!(energy(&aux[0][0][latency..]) > 1.0, "no drums stem");
+    Ok(())
+}

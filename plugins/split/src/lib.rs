@@ -111,6 +111,119 @@ impl Default for PrismSplit {
 }
 
 impl PrismSplit {
+    /// One piece of a host block: `span` of the host's buffers, at most the prepared block
+    /// size. The audio thread (see `process`).
+    #[deny(
+        clippy::disallowed_types,
+        clippy::disallowed_methods,
+        clippy::print_stdout,
+        clippy::print_stderr,
+        clippy::dbg_macro
+    )]
+    fn process_span(
+        &mut self,
+        main: &mut [&mut [f32]],
+        aux_outputs: &mut [Buffer],
+        span: std::ops::Range<usize>,
+        editor_open: bool,
+        peaks: &mut [f32; NUM_STEMS],
+    ) {
+        let n = span.len();
+        let nc = self.num_channels;
+        {
+            for ch in 0..nc {
+                let src = main.get(ch.min(main.len().saturating_sub(1)));
+                match src {
+                    Some(src) => self.inputs[ch][..n].copy_from_slice(&src[span.clone()]),
+                    None => self.inputs[ch][..n].fill(0.0),
+                }
+            }
+        }
+        {
+            let ins: [&[f32]; 2] = [&self.inputs[0][..n], &self.inputs[nc - 1][..n]];
+            let mut outs: [&mut [f32]; 2 * NUM_STEMS] = Default::default();
+            for (slot, buf) in outs.iter_mut().zip(self.stems.iter_mut()) {
+                *slot = &mut buf[..n];
+            }
+            let reducer = &self.reducer;
+            let frames_tx = &mut self.frames_tx;
+            self.engine
+                .process_observed(&ins[..nc], &mut outs[..NUM_STEMS * nc], |view| {
+                    // Editor only, and only while it is open.
+                    if editor_open {
+                        let mut frame = ReducedFrame::default();
+                        reducer.reduce(view, &mut frame);
+                        let _ = frames_tx.push(frame);
+                    }
+                });
+        }
+
+        // The remix.
+        let stems_params = self.params.stems();
+        let any_solo = stems_params.iter().any(|p| p.solo.value());
+        let gain_coef = 1.0 - (-1.0 / (GAIN_TIME_S * self.sample_rate)).exp();
+        let bypass_target = if self.params.bypass.value() { 1.0 } else { 0.0 };
+        let bypass_step = 1.0 / (BYPASS_TIME_S * self.sample_rate);
+        let latency = self.dry.first().map_or(1, |d| d.len());
+        for i in 0..n {
+            let mut targets = [0.0f32; NUM_STEMS];
+            for (s, p) in stems_params.iter().enumerate() {
+                let g = util::db_to_gain(p.gain_db.smoothed.next());
+                let audible = !p.mute.value() && (!any_solo || p.solo.value());
+                targets[s] = if audible { g } else { 0.0 };
+                // An exponential approach never arrives: within 1e-6 (-120 dB) it snaps to
+                // the target, so a muted stem's gain is exactly 0, not a decaying value whose
+                // product with the stem underflows to subnormals.
+                let step = (targets[s] - self.gains[s]) * gain_coef;
+                self.gains[s] = if (targets[s] - self.gains[s]).abs() < GAIN_SNAP {
+                    targets[s]
+                } else {
+                    self.gains[s] + step
+                };
+            }
+            if self.bypass_mix < bypass_target {
+                self.bypass_mix = (self.bypass_mix + bypass_step).min(1.0);
+            } else if self.bypass_mix > bypass_target {
+                self.bypass_mix = (self.bypass_mix - bypass_step).max(0.0);
+            }
+            let pos = self.dry_pos;
+            for ch in 0..nc.min(main.len()) {
+                let d = &mut self.dry[ch];
+                let dry = d[pos];
+                d[pos] = prism_shared::sanitize::input_sample(self.inputs[ch][i]);
+                let mut wet = 0.0;
+                for (s, (peak, gain)) in peaks.iter_mut().zip(self.gains).enumerate() {
+                    let y = gain * self.stems[s * nc + ch][i];
+                    // Meters are for the editor only.
+                    if editor_open {
+                        *peak = peak.max(y.abs());
+                    }
+                    wet += y;
+                }
+                main[ch][span.start + i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;
+            }
+            self.dry_pos = if pos + 1 == latency { 0 } else { pos + 1 };
+        }
+        // No subnormal leaves the plugin: a remix of tiny stems can underflow.
+        for ch in main.iter_mut() {
+            prism_shared::sanitize::flush_subnormals(&mut ch[span.clone()]);
+        }
+        // A mono layout's extra host channels (if any) get the first channel.
+        for ch in nc..main.len() {
+            let (first, rest) = main.split_at_mut(ch);
+            rest[0][span.clone()].copy_from_slice(&first[0][span.clone()]);
+        }
+        // Stems on their own buses, pre-fader.
+        // (A bus the host deactivated has no channels.)
+        for (s, bus) in aux_outputs.iter_mut().enumerate().take(NUM_STEMS) {
+            for (ch, out) in bus.as_slice().iter_mut().enumerate() {
+                if let Some(out) = out.get_mut(span.clone()) {
+                    out.copy_from_slice(&self.stems[s * nc + ch.min(nc - 1)][..n]);
+                }
+            }
+        }
+    }
+
     /// Each stem's remix gain as the parameters ask for it now (mute and solo applied).
     fn gain_targets(&self) -> [f32; NUM_STEMS] {
         let stems = self.params.stems();
@@ -282,12 +395,10 @@ impl Plugin for PrismSplit {
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let started = Instant::now();
-        let n = buffer.samples();
-        let nc = self.num_channels;
-        if n == 0 || self.inputs.len() < nc {
+        let total = buffer.samples();
+        if total == 0 || self.inputs.len() < self.num_channels || self.inputs[0].is_empty() {
             return ProcessStatus::Normal;
         }
-        let n = n.min(self.inputs[0].len());
         // The host's mode for this call. Entering an offline render starts a new stream (as
         // `prism split` does for a file), so a bounce equals it sample for sample whatever was
         // played before, and waits for every frame's masks; leaving it returns to the policy
@@ -313,102 +424,24 @@ impl Plugin for PrismSplit {
             self.bypass_mix = if self.params.bypass.value() { 1.0 } else { 0.0 };
         }
         let editor_open = self.editor_state.is_open();
-        {
-            let main = buffer.as_slice();
-            for ch in 0..nc {
-                let src = main.get(ch.min(main.len().saturating_sub(1)));
-                match src {
-                    Some(src) => self.inputs[ch][..n].copy_from_slice(&src[..n]),
-                    None => self.inputs[ch][..n].fill(0.0),
-                }
-            }
-        }
         self.engine.set_mode(self.params.separator.value().into());
-        {
-            let ins: [&[f32]; 2] = [&self.inputs[0][..n], &self.inputs[nc - 1][..n]];
-            let mut outs: [&mut [f32]; 2 * NUM_STEMS] = Default::default();
-            for (slot, buf) in outs.iter_mut().zip(self.stems.iter_mut()) {
-                *slot = &mut buf[..n];
-            }
-            let reducer = &self.reducer;
-            let frames_tx = &mut self.frames_tx;
-            self.engine
-                .process_observed(&ins[..nc], &mut outs[..NUM_STEMS * nc], |view| {
-                    // Editor only, and only while it is open.
-                    if editor_open {
-                        let mut frame = ReducedFrame::default();
-                        reducer.reduce(view, &mut frame);
-                        let _ = frames_tx.push(frame);
-                    }
-                });
-        }
-
-        // The remix.
-        let stems_params = self.params.stems();
-        let any_solo = stems_params.iter().any(|p| p.solo.value());
-        let gain_coef = 1.0 - (-1.0 / (GAIN_TIME_S * self.sample_rate)).exp();
-        let bypass_target = if self.params.bypass.value() { 1.0 } else { 0.0 };
-        let bypass_step = 1.0 / (BYPASS_TIME_S * self.sample_rate);
+        // Hosts may send more samples than they announced at activation (an export's larger
+        // blocks): the block is processed in pieces of at most the prepared size, never cut.
+        let max = self.inputs[0].len();
         let mut peaks = [0.0f32; NUM_STEMS];
-        let latency = self.dry.first().map_or(1, |d| d.len());
-        let main = buffer.as_slice();
-        for i in 0..n {
-            let mut targets = [0.0f32; NUM_STEMS];
-            for (s, p) in stems_params.iter().enumerate() {
-                let g = util::db_to_gain(p.gain_db.smoothed.next());
-                let audible = !p.mute.value() && (!any_solo || p.solo.value());
-                targets[s] = if audible { g } else { 0.0 };
-                // An exponential approach never arrives: within 1e-6 (-120 dB) it snaps to
-                // the target, so a muted stem's gain is exactly 0, not a decaying value whose
-                // product with the stem underflows to subnormals.
-                let step = (targets[s] - self.gains[s]) * gain_coef;
-                self.gains[s] = if (targets[s] - self.gains[s]).abs() < GAIN_SNAP {
-                    targets[s]
-                } else {
-                    self.gains[s] + step
-                };
-            }
-            if self.bypass_mix < bypass_target {
-                self.bypass_mix = (self.bypass_mix + bypass_step).min(1.0);
-            } else if self.bypass_mix > bypass_target {
-                self.bypass_mix = (self.bypass_mix - bypass_step).max(0.0);
-            }
-            let pos = self.dry_pos;
-            for ch in 0..nc.min(main.len()) {
-                let d = &mut self.dry[ch];
-                let dry = d[pos];
-                d[pos] = prism_shared::sanitize::input_sample(self.inputs[ch][i]);
-                let mut wet = 0.0;
-                for (s, (peak, gain)) in peaks.iter_mut().zip(self.gains).enumerate() {
-                    let y = gain * self.stems[s * nc + ch][i];
-                    // Meters are for the editor only.
-                    if editor_open {
-                        *peak = peak.max(y.abs());
-                    }
-                    wet += y;
-                }
-                main[ch][i] = self.bypass_mix * dry + (1.0 - self.bypass_mix) * wet;
-            }
-            self.dry_pos = if pos + 1 == latency { 0 } else { pos + 1 };
+        let mut start = 0;
+        while start < total {
+            let n = (total - start).min(max);
+            self.process_span(
+                buffer.as_slice(),
+                aux.outputs,
+                start..start + n,
+                editor_open,
+                &mut peaks,
+            );
+            start += n;
         }
-        // No subnormal leaves the plugin: a remix of tiny stems can underflow.
-        for ch in main.iter_mut() {
-            prism_shared::sanitize::flush_subnormals(&mut ch[..n]);
-        }
-        // A mono layout's extra host channels (if any) get the first channel.
-        for ch in nc..main.len() {
-            let (first, rest) = main.split_at_mut(ch);
-            rest[0][..n].copy_from_slice(&first[0][..n]);
-        }
-        // Stems on their own buses, pre-fader.
-        for (s, bus) in aux.outputs.iter_mut().enumerate().take(NUM_STEMS) {
-            let chans = bus.as_slice();
-            for (ch, out) in chans.iter_mut().enumerate() {
-                let src = &self.stems[s * nc + ch.min(nc - 1)][..n];
-                let m = out.len().min(n);
-                out[..m].copy_from_slice(&src[..m]);
-            }
-        }
+        let n = total;
         if editor_open {
             for (meter, p) in self.meters.stem_peak.iter().zip(peaks) {
                 meter.store(p, Ordering::Relaxed);
