@@ -688,6 +688,9 @@ pub struct ClapPlugin {
     activation: Option<Activation>,
     layout: Option<PortLayout>,
     steady_time: u64,
+    /// Blocks longer than the activation's `max_frames` are sent instead of refused
+    /// ([`ClapPlugin::allow_oversized_blocks`]).
+    oversized_blocks: bool,
     in_events: EventBuffer,
     out_events: EventBuffer,
     /// Zeroed / scratch buffers for non-main ports: `[port][channel][frame]`.
@@ -716,6 +719,7 @@ impl ClapPlugin {
             activation: None,
             layout: None,
             steady_time: 0,
+            oversized_blocks: false,
             // Large enough that nothing grows inside the real-time section (see `process`).
             in_events: EventBuffer::with_capacity(4096),
             out_events: EventBuffer::with_capacity(16_384),
@@ -964,6 +968,13 @@ impl ClapPlugin {
         let ext = self.ext::<PluginLatency>()?;
         let handle = self.instance.plugin_handle();
         Some(ext.get(&handle))
+    }
+
+    /// Breaks the host contract on purpose, as some hosts do (Ardour's VST3 export sends
+    /// 1024-sample blocks to a plugin set up for 256): from now on, blocks longer than the
+    /// activation's `max_frames` are sent instead of refused.
+    pub fn allow_oversized_blocks(&mut self) {
+        self.oversized_blocks = true;
     }
 
     /// `clap.render`: switches between real-time and offline ("freewheeling") rendering.
@@ -1238,7 +1249,19 @@ impl ClapPlugin {
             bail!("process: channels of different lengths");
         }
         if frames > act.max_frames as usize {
-            bail!("process: {frames} frames > max_frames {}", act.max_frames);
+            if !self.oversized_blocks {
+                bail!("process: {frames} frames > max_frames {}", act.max_frames);
+            }
+            for ch in self
+                .aux_in
+                .iter_mut()
+                .chain(self.aux_out.iter_mut())
+                .flatten()
+            {
+                if ch.len() < frames {
+                    ch.resize(frames, 0.0);
+                }
+            }
         }
         let main_in = layout.main_input;
         let main_out = layout.main_output;

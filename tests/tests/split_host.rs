@@ -377,6 +377,7 @@ fn split_processes_blocks_larger_than_the_host_announced_in_full() -> Result<()>
     let mut p = bundle.instantiate(SPLIT_CLAP_ID)?;
     ensure!(p.set_render_offline(true), "clap.render offline refused");
     p.activate(44_100.0, 1, 256)?;
+    p.allow_oversized_blocks();
     let latency = p.latency().context("no latency")? as usize;
     let x = stereo(2 * 44_100);
     let (main, aux) = run(&mut p, &x, 1024, Vec::new())?;
