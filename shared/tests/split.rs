@@ -707,3 +707,57 @@ fn auto_deadline_gives_up_on_a_stalled_worker_during_a_bounce() {
         }
     }
 }
+
+#[test]
+fn an_offline_render_does_not_depend_on_the_silence_before_it() {
+    // Ardour's export feeds a varying number of silent blocks (and its latency pre-roll)
+    // before the audio; two exports of one session differed by -42 dB. An offline render
+    // starts its stream at the first non-zero sample, so the same music after any amount of
+    // leading digital silence gives the same samples, shifted by that silence.
+    let music = stereo_music(2.0);
+    let mut reference: Option<Vec<Vec<Vec<f32>>>> = None;
+    for lead in [0usize, 1, 1000, 5 * 1024 + 37] {
+        let input: Vec<Vec<f32>> = music
+            .iter()
+            .map(|c| {
+                std::iter::repeat_n(0.0, lead)
+                    .chain(c.iter().copied())
+                    .collect()
+            })
+            .collect();
+        let mut engine = loaded_engine(Deadline::Wait, 512);
+        let outs = run_engine(&mut engine, &input, 333);
+        for stem in &outs {
+            for ch in stem {
+                assert!(
+                    ch[..lead].iter().all(|y| *y == 0.0),
+                    "output during the leading silence"
+                );
+            }
+        }
+        let shifted: Vec<Vec<Vec<f32>>> = outs
+            .iter()
+            .map(|stem| stem.iter().map(|ch| ch[lead..].to_vec()).collect())
+            .collect();
+        match &reference {
+            None => reference = Some(shifted),
+            Some(r) => {
+                for (s, (a, b)) in r.iter().zip(&shifted).enumerate() {
+                    for (ch, (x, y)) in a.iter().zip(b).enumerate() {
+                        if let Some(i) = x
+                            .iter()
+                            .zip(y)
+                            .position(|(p, q)| p.to_bits() != q.to_bits())
+                        {
+                            panic!(
+                                "{lead} samples of leading silence change stem {s} channel {ch} \
+                                 at sample {i}: {} vs {}",
+                                x[i], y[i]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

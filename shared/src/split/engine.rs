@@ -799,6 +799,9 @@ pub struct SplitEngine {
     worker: Option<Worker>,
     swap_tx: crossbeam::channel::Sender<ModelSwap>,
     swap_rx: crossbeam::channel::Receiver<ModelSwap>,
+    /// [`Deadline::Wait`]: nothing but digital silence since the last reset. An offline
+    /// render's stream starts at its first non-zero sample (see `process_observed`).
+    before_signal: bool,
 }
 
 impl Default for SplitEngine {
@@ -822,6 +825,7 @@ impl SplitEngine {
                 ..FrameState::default()
             },
             worker: None,
+            before_signal: true,
         }
     }
 
@@ -918,6 +922,52 @@ impl SplitEngine {
     // `Auto` with the host far ahead of real time), for the model and for late masks.
     #[allow(clippy::disallowed_methods)]
     pub fn process_observed(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        observer: impl FnMut(&FrameView<'_>),
+    ) {
+        // An offline render starts its stream at its first non-zero sample: the digital
+        // silence a host puts before a bounce (Ardour: a varying number of silent blocks and
+        // its latency pre-roll) would otherwise set the model's recurrent state and the frame
+        // grid, and the bounce would depend on it. Skipped silence gives the fresh engine's
+        // output for silence, zeros, and the latency stays exact. Real time never skips: a
+        // live stream's frames must keep coming.
+        if self.before_signal && self.state.deadline == Deadline::Wait {
+            let len = inputs.first().map_or(0, |c| c.len());
+            let first = (0..len).find(|&i| {
+                inputs
+                    .iter()
+                    .any(|c| crate::sanitize::input_sample(c[i]) != 0.0)
+            });
+            let skip = first.unwrap_or(len);
+            for out in outputs.iter_mut() {
+                out[..skip].fill(0.0);
+            }
+            if first.is_none() {
+                return;
+            }
+            self.before_signal = false;
+            let mut ins: [&[f32]; 2] = [&[], &[]];
+            for (dst, src) in ins.iter_mut().zip(inputs) {
+                *dst = &src[skip..];
+            }
+            let mut outs: [&mut [f32]; 2 * NUM_STEMS] = Default::default();
+            let num_outputs = outputs.len().min(outs.len());
+            for (dst, src) in outs.iter_mut().zip(outputs.iter_mut()) {
+                *dst = &mut src[skip..];
+            }
+            let num_inputs = inputs.len().min(2);
+            self.process_stream(&ins[..num_inputs], &mut outs[..num_outputs], observer);
+            return;
+        }
+        self.before_signal = false;
+        self.process_stream(inputs, outputs, observer);
+    }
+
+    /// The stream itself (see [`process_observed`](Self::process_observed)).
+    #[allow(clippy::disallowed_methods)]
+    fn process_stream(
         &mut self,
         inputs: &[&[f32]],
         outputs: &mut [&mut [f32]],
@@ -1039,6 +1089,7 @@ impl Processor for SplitEngine {
 
     fn reset(&mut self) {
         self.engine.reset();
+        self.before_signal = true;
         let s = &mut self.state;
         s.epoch = s.epoch.wrapping_add(1);
         s.frame = 0;
