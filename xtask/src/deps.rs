@@ -66,6 +66,10 @@ pub const TEST: &[Requirement] = &[
         &["jackd2"],
         "a real JACK server (jackd -d dummy) for the standalones' JACK test",
     ),
+    one(
+        &["ardour"],
+        "a real DAW (ardour7-lua, ardour7-export) for the Split export test",
+    ),
     one(&["fluidsynth"], "rendering MIDI test material"),
     one(
         &["fluid-soundfont-gm"],
