@@ -131,18 +131,54 @@ fn ardour_split_exports_equal_prism_split_on_two_fresh_opens() {
             "make_session.lua did not finish:\n{log}"
         );
         let mut exports = Vec::new();
+        let mut crashes = Vec::new();
         for k in 1..=2 {
             let out = dir.join(format!("export-{k}.wav"));
-            run(
-                Command::new("ardour7-export")
+            // KNOWN OPEN BUG (README, "A real DAW"): about one Ardour export in ten dies of
+            // glibc heap corruption with a Prism bundle loaded (the editor test's rare crash
+            // looks the same). An export killed by a signal is retried, at most twice, and
+            // every crash is reported; a wrong export is never retried.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let result = Command::new("ardour7-export")
                     .args(["-b", "float", "-o"])
                     .arg(&out)
                     .arg(&session)
                     .arg("split")
-                    .env("HOME", &home),
-                "ardour7-export",
-            )?;
+                    .env("HOME", &home)
+                    .output()
+                    .context("running ardour7-export")?;
+                if result.status.success() {
+                    break;
+                }
+                let killed = std::os::unix::process::ExitStatusExt::signal(&result.status);
+                let tail: String = String::from_utf8_lossy(&result.stderr)
+                    .lines()
+                    .filter(|l| !l.contains("lilv") && !l.contains(".ttl"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if killed.is_none() || attempt == 3 {
+                    bail!(
+                        "ardour7-export failed ({}), attempt {attempt}:\n{tail}",
+                        result.status
+                    );
+                }
+                crashes.push(format!(
+                    "export {k}, attempt {attempt}: {} {tail}",
+                    result.status
+                ));
+            }
             exports.push(read_wav(&out)?);
+        }
+        if !crashes.is_empty() {
+            // Straight to stderr: libtest captures the output of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nWARNING: {TEST}: ardour7-export crashed and was retried (known open bug):\n{}",
+                crashes.join("\n")
+            );
         }
         for (k, e) in exports.iter().enumerate() {
             ensure!(
