@@ -598,6 +598,27 @@ impl FrameState {
         }
     }
 
+    /// Offline only: blocks on the worker's doorbell until `done` (checked after every ring,
+    /// and at least every [`WAIT_SLICE`]), for at most [`max_wait`](Self::max_wait). A worker
+    /// that misses that bound is stalled: no more waiting until the next reset.
+    fn wait_for_worker(&mut self, mut done: impl FnMut(&mut Self) -> bool) {
+        let _offline = crate::rtsan::OfflineSection::enter();
+        let started = Instant::now();
+        let until = started + self.max_wait();
+        loop {
+            let seen = self.telemetry.doorbell.rings();
+            if done(self) {
+                break;
+            }
+            if !self.telemetry.wait_for_worker(seen, until) {
+                self.pace.gave_up = true;
+                self.pace.ahead = false;
+                break;
+            }
+        }
+        self.pace.waited_s += started.elapsed().as_secs_f64();
+    }
+
     /// The longest wait for one frame's masks under this policy.
     fn max_wait(&self) -> Duration {
         if self.deadline == Deadline::Wait {
@@ -718,26 +739,14 @@ impl FrameState {
                 // Offline: wait for the worker unless it has failed (or, in `Auto`, stalls).
                 // Blocks on the worker's doorbell (never spins, so a starved machine gives
                 // the worker the core), for at most the policy's bound.
-                let _offline = crate::rtsan::OfflineSection::enter();
-                let started = Instant::now();
-                let until = started + self.max_wait();
-                loop {
-                    let seen = self.telemetry.doorbell.rings();
-                    if self.take_response(target) {
+                self.wait_for_worker(|s| {
+                    if s.take_response(target) {
                         have_model = true;
-                        break;
+                        true
+                    } else {
+                        !s.model_usable()
                     }
-                    if !self.model_usable() {
-                        break;
-                    }
-                    if !self.telemetry.wait_for_worker(seen, until) {
-                        // Stalled: this frame is a miss, and no more waiting until reset.
-                        self.pace.gave_up = true;
-                        self.pace.ahead = false;
-                        break;
-                    }
-                }
-                self.pace.waited_s += started.elapsed().as_secs_f64();
+                });
             }
         }
         // 5. Masks for the target frame.
@@ -980,21 +989,7 @@ impl SplitEngine {
         }
         if state.waits() && state.telemetry.code() == StatusCode::Loading {
             // Offline: the model first. `Auto` waits at most AUTO_MAX_WAIT for it.
-            let _offline = crate::rtsan::OfflineSection::enter();
-            let t0 = Instant::now();
-            let until = t0 + state.max_wait();
-            loop {
-                let seen = state.telemetry.doorbell.rings();
-                if state.telemetry.code() != StatusCode::Loading {
-                    break;
-                }
-                if !state.telemetry.wait_for_worker(seen, until) {
-                    state.pace.gave_up = true;
-                    state.pace.ahead = false;
-                    break;
-                }
-            }
-            state.pace.waited_s += t0.elapsed().as_secs_f64();
+            state.wait_for_worker(|s| s.telemetry.code() != StatusCode::Loading);
         }
         self.engine.process(inputs, outputs, |spectra, out| {
             state.on_frame(spectra, out, &mut observer)
