@@ -970,9 +970,8 @@ impl ClapPlugin {
         Some(ext.get(&handle))
     }
 
-    /// Breaks the host contract on purpose, as some hosts do (Ardour's VST3 export sends
-    /// 1024-sample blocks to a plugin set up for 256): from now on, blocks longer than the
-    /// activation's `max_frames` are sent instead of refused.
+    /// Breaks the host contract on purpose, as some hosts do: from now on, blocks longer
+    /// than the activation's `max_frames` are sent instead of refused.
     pub fn allow_oversized_blocks(&mut self) {
         self.oversized_blocks = true;
     }

@@ -4,8 +4,8 @@
 //! on its "None (Dummy)" backend at 44.1 kHz with 256-sample periods) makes a session with
 //! one stereo track playing a piece of the synthetic band, puts the Split VST3 on it with
 //! Drums and Bass muted, and saves it. `ardour7-export` then opens that session in two fresh
-//! processes and exports it (Ardour exports in VST3 offline mode, with 1024-sample blocks and
-//! its latency pre-roll). Both exports must be the same samples, and equal `prism split`'s
+//! processes and exports it (Ardour exports in VST3 offline mode, with 1024-sample blocks,
+//! after silent blocks and its latency pre-roll). Both exports must be the same samples, and equal `prism split`'s
 //! *other* stem of the same file: the restored mutes apply from the first sample, the
 //! latency is compensated exactly, and the bounce does not depend on timing (before the
 //! "real hosts" fixes, two exports differed by -42 dB).

@@ -368,9 +368,9 @@ fn split_processes_blocks_larger_than_the_host_announced_in_full() -> Result<()>
     if prism_tests::isolate::in_parent(TEST) {
         return Ok(());
     }
-    // Ardour's export runs 1024-sample blocks through a plugin set up for its 256-sample
-    // period; Split processed only the first 256 samples of each and left the rest of the
-    // host's buffer (garbage, 4.5e23 in one export) in its output.
+    // A host that sends a longer block than it announced (out of contract, but VST3 hosts
+    // do): Split processed only the announced maximum and left the rest of the host's
+    // buffer, garbage for an out-of-place host, in its output.
     let Some(bundle) = split_bundle(TEST) else {
         return Ok(());
     };
