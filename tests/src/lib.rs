@@ -30,6 +30,12 @@ pub use bundles::{bundle_dir, require_bundles, workspace_root, BundleKind};
 
 /// The `prism` CLI: `$PRISM_BIN_DIR/prism`, else `<target dir>/debug/prism`.
 pub fn cli_binary() -> std::path::PathBuf {
+    binary("prism")
+}
+
+/// A workspace binary (the CLI, a standalone): `$PRISM_BIN_DIR/<name>`, else
+/// `<target dir>/debug/<name>`.
+pub fn binary(name: &str) -> std::path::PathBuf {
     let bin_dir = std::env::var_os("PRISM_BIN_DIR")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
@@ -40,7 +46,7 @@ pub fn cli_binary() -> std::path::PathBuf {
                 .unwrap_or_else(|| workspace_root().join("target"))
                 .join("debug")
         });
-    bin_dir.join(format!("prism{}", std::env::consts::EXE_SUFFIX))
+    bin_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Four seconds of the synthetic band (drums, bass, chords) and `prism split`'s drums stem

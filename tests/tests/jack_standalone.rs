@@ -254,11 +254,7 @@ fn play_and_record(
 }
 
 fn standalone_binary(package: &str) -> PathBuf {
-    let dir = std::env::var_os("PRISM_BIN_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| bundles::workspace_root().join("target").join("debug"));
-    let bin = dir.join(package);
+    let bin = prism_tests::binary(package);
     assert!(
         bin.is_file(),
         "standalone {} not found: build it with `cargo build -p {package}` (cargo xtask \
