@@ -4,15 +4,19 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use prism_shared::analyzer::schema;
 use prism_shared::chord::{chord_label, ChordModelParams};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::key::key_label;
+use prism_shared::midi::ChordMidi;
 use prism_shared::{ChordVocabulary, ChromaAnalyzer, ChromaSettings, Processor};
 
 use crate::audio::{self, Audio};
+use crate::midi_file::{self, TimedMessage};
 use crate::output::Outputs;
 use crate::progress::Progress;
+use crate::schema_args;
 
 /// Command-line options of `prism chroma`.
 #[derive(clap::Args, Debug, Clone)]
@@ -28,6 +32,10 @@ pub struct ChromaArgs {
     /// PNG chromagram with the chord lane.
     #[arg(long)]
     pub png: Option<PathBuf>,
+    /// Standard MIDI file of the chord notes, exactly as Prism Chroma sends them (one tick
+    /// per sample), with the held chord released at the end of the file.
+    #[arg(long)]
+    pub midi: Option<PathBuf>,
     /// Host block size in samples used to stream the file (1..=16384).
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub block: u32,
@@ -38,26 +46,30 @@ pub struct ChromaArgs {
     pub quiet: bool,
 }
 
-/// Analysis settings, the same as the plugin's parameters.
+/// Analysis settings: the plugin's parameters (ranges and defaults from the schema).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SettingsArgs {
-    /// Reference pitch of A4 in Hz (415..466).
-    #[arg(long, default_value_t = 440.0)]
+    /// Reference pitch of A4 in Hz.
+    #[arg(long = schema::REFERENCE_HZ.flag, default_value_t = schema::REFERENCE_HZ.default,
+          value_parser = schema_args::float(&schema::REFERENCE_HZ))]
     pub reference_hz: f32,
     /// Do not apply the running tuning estimate.
-    #[arg(long)]
+    #[arg(long = schema::AUTO_TUNING.flag)]
     pub no_auto_tuning: bool,
     /// Chroma smoothing time constant in ms (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long = schema::SMOOTHING_MS.flag, default_value_t = schema::SMOOTHING_MS.default,
+          value_parser = schema_args::float(&schema::SMOOTHING_MS))]
     pub smoothing_ms: f32,
     /// Log-compression factor γ of ln(1 + γ·E/E_max).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long = schema::COMPRESSION.flag, default_value_t = schema::COMPRESSION.default,
+          value_parser = schema_args::float(&schema::COMPRESSION))]
     pub compression: f32,
-    /// Chord vocabulary.
-    #[arg(long, value_enum, default_value_t = Vocabulary::Majmin)]
-    pub vocabulary: Vocabulary,
+    /// Chord vocabulary: majmin, sevenths or full.
+    #[arg(long = schema::VOCABULARY.flag, default_value = schema_args::default_id::<ChordVocabulary>(),
+          value_parser = schema_args::choice::<ChordVocabulary>())]
+    pub vocabulary: ChordVocabulary,
     /// Disable HPSS drum suppression.
-    #[arg(long)]
+    #[arg(long = schema::DRUM_SUPPRESSION.flag)]
     pub no_drum_suppression: bool,
     /// Chord HMM observation sharpness (evaluation and tuning only).
     #[arg(long, hide = true)]
@@ -71,17 +83,6 @@ pub struct SettingsArgs {
     /// Flatness margin of N (evaluation and tuning only).
     #[arg(long, hide = true)]
     pub flatness_margin: Option<f32>,
-}
-
-/// Chord vocabularies on the command line.
-#[derive(clap::ValueEnum, Debug, Clone, Copy)]
-pub enum Vocabulary {
-    /// Major and minor triads.
-    Majmin,
-    /// Adds 7, maj7, min7.
-    Sevenths,
-    /// Adds dim, aug, sus2, sus4, dim7, hdim7.
-    Full,
 }
 
 impl SettingsArgs {
@@ -100,25 +101,15 @@ impl SettingsArgs {
     }
 
     /// The analyser settings.
-    pub fn settings(&self) -> Result<ChromaSettings> {
-        if !(415.0..=466.0).contains(&self.reference_hz) {
-            bail!(
-                "--reference-hz must be between 415 and 466 (got {})",
-                self.reference_hz
-            );
-        }
-        Ok(ChromaSettings {
+    pub fn settings(&self) -> ChromaSettings {
+        ChromaSettings {
             reference_hz: self.reference_hz,
             auto_tuning: !self.no_auto_tuning,
-            smoothing_ms: self.smoothing_ms.max(0.0),
-            compression: self.compression.max(0.0),
-            vocabulary: match self.vocabulary {
-                Vocabulary::Majmin => ChordVocabulary::MajMin,
-                Vocabulary::Sevenths => ChordVocabulary::Sevenths,
-                Vocabulary::Full => ChordVocabulary::Full,
-            },
+            smoothing_ms: self.smoothing_ms,
+            compression: self.compression,
+            vocabulary: self.vocabulary,
             drum_suppression: !self.no_drum_suppression,
-        })
+        }
     }
 }
 
@@ -135,6 +126,13 @@ pub struct Row {
     pub key: usize,
 }
 
+/// What one analysis of a file gives.
+pub struct Analysis {
+    pub rows: Vec<Row>,
+    /// The chord MIDI, at absolute samples (what Prism Chroma sends with MIDI Chords on).
+    pub midi: Vec<TimedMessage>,
+}
+
 /// Streams `audio` through the analyser in host blocks of `block` samples.
 pub fn analyze(
     audio: &Audio,
@@ -142,13 +140,15 @@ pub fn analyze(
     chord_model: ChordModelParams,
     block: usize,
     progress: &Progress,
-) -> Vec<Row> {
+) -> Analysis {
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
     analyzer.set_chord_model(chord_model);
     let num_channels = audio.channels.len().min(2);
     analyzer.prepare(sample_rate, block, num_channels);
     let mut rows = Vec::with_capacity(audio.len() / analyzer.hop_samples().max(1) + 1);
+    let mut midi = Vec::new();
+    let mut chords = ChordMidi::default();
     let len = audio.len();
     let mut pos = 0;
     while pos < len {
@@ -157,18 +157,22 @@ pub fn analyze(
         let left = &audio.channels[0][pos..end];
         let right = &audio.channels[num_channels - 1][pos..end];
         let channels: [&[f32]; 2] = [left, right];
-        analyzer.process(&channels[..num_channels], |frame, _| {
+        analyzer.process(&channels[..num_channels], |frame, sample_idx| {
             rows.push(Row {
                 time_s: frame.end_sample as f64 / audio.sample_rate as f64,
                 chroma: frame.chroma,
                 chord: frame.chord as usize,
                 key: frame.key as usize,
             });
+            let at = (pos + sample_idx) as u64;
+            chords.decide(frame.chord, frame.chord_confidence, |m| midi.push((at, m)));
         });
         pos = end;
         progress.set(pos as u64);
     }
-    rows
+    // The file ends: the held chord ends with it.
+    chords.release(|m| midi.push((len as u64, m)));
+    Analysis { rows, midi }
 }
 
 /// The CSV text for `rows`.
@@ -220,7 +224,7 @@ pub fn lab(segments: &[(f64, f64, usize)]) -> String {
 
 /// Runs the command.
 pub fn run(args: &ChromaArgs) -> Result<()> {
-    let settings = args.settings.settings()?;
+    let settings = args.settings.settings();
     let audio = audio::read(&args.input)?;
     let show_progress = !args.quiet && args.output.is_some();
     let progress = Progress::new(
@@ -230,7 +234,7 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         "chroma",
     );
     let started = std::time::Instant::now();
-    let rows = analyze(
+    let Analysis { rows, midi } = analyze(
         &audio,
         settings,
         args.settings.chord_model(),
@@ -251,6 +255,11 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         let tmp = outputs.stage(path)?;
         std::fs::write(&tmp, lab(&segs))
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.midi {
+        let tmp = outputs.stage(path)?;
+        let bytes = midi_file::write(&midi, audio.sample_rate, audio.len() as u64)?;
+        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.png {
         let tmp = outputs.stage(path)?;

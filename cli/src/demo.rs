@@ -53,7 +53,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         prism_shared::chord::ChordModelParams::default(),
         512,
         &Progress::hidden(),
-    );
+    )
+    .rows;
     let segs = segments(&rows, audio.duration_s());
     std::fs::write(outputs.stage(&dir.join("chroma.csv"))?, csv(&rows))?;
     std::fs::write(outputs.stage(&dir.join("chords.lab"))?, lab(&segs))?;

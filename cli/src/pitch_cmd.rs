@@ -6,13 +6,16 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use prism_shared::pitch::notes::{MidiOut, NoteSettings};
-use prism_shared::pitch::{PitchSettings, PitchTracker};
+use prism_shared::midi::{MidiKind, NoteWire};
+use prism_shared::pitch::notes::NoteSettings;
+use prism_shared::pitch::{schema, PitchSettings, PitchTracker};
 use prism_shared::Processor;
 
 use crate::audio::{self, Audio};
+use crate::midi_file::{self, TimedMessage};
 use crate::output::Outputs;
 use crate::progress::Progress;
+use crate::schema_args;
 
 /// Command-line options of `prism pitch`.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,25 +40,32 @@ pub struct PitchArgs {
     #[arg(long)]
     pub raw_times: bool,
     /// Lowest pitch searched, Hz.
-    #[arg(long, default_value_t = 40.0)]
+    #[arg(long = schema::MIN_HZ.flag, default_value_t = schema::MIN_HZ.default,
+          value_parser = schema_args::float(&schema::MIN_HZ))]
     pub fmin: f32,
-    /// Highest pitch searched, Hz.
-    #[arg(long, default_value_t = 2000.0)]
+    /// Highest pitch searched, Hz (at least an octave above --fmin).
+    #[arg(long = schema::MAX_HZ.flag, default_value_t = schema::MAX_HZ.default,
+          value_parser = schema_args::float(&schema::MAX_HZ))]
     pub fmax: f32,
-    /// Reference pitch of A4, Hz (415..466): tunes the MIDI notes.
-    #[arg(long, default_value_t = 440.0)]
+    /// Reference pitch of A4, Hz: tunes the MIDI notes.
+    #[arg(long = schema::REFERENCE_HZ.flag, default_value_t = schema::REFERENCE_HZ.default,
+          value_parser = schema_args::float(&schema::REFERENCE_HZ))]
     pub reference_hz: f32,
-    /// Frames with a voicing probability below this are unvoiced (0..1).
-    #[arg(long, default_value_t = PitchSettings::default().voicing_threshold)]
+    /// Frames with a voicing probability below this are unvoiced.
+    #[arg(long = schema::VOICING_THRESHOLD.flag, default_value_t = schema::VOICING_THRESHOLD.default,
+          value_parser = schema_args::float(&schema::VOICING_THRESHOLD))]
     pub voicing_threshold: f32,
-    /// Pitch-bend range of the receiving synth, semitones (1..24).
-    #[arg(long, default_value_t = 2.0)]
-    pub bend_range: f32,
+    /// Pitch-bend range of the receiving synth, semitones (sent to it as RPN 0).
+    #[arg(long = schema::BEND_RANGE.flag, default_value_t = schema::BEND_RANGE.default,
+          value_parser = schema_args::int(&schema::BEND_RANGE))]
+    pub bend_range: i32,
     /// Minimum note length, ms.
-    #[arg(long, default_value_t = 40.0)]
+    #[arg(long = schema::MIN_NOTE_MS.flag, default_value_t = schema::MIN_NOTE_MS.default,
+          value_parser = schema_args::float(&schema::MIN_NOTE_MS))]
     pub min_note_ms: f32,
     /// Transpose the MIDI notes by this many semitones.
-    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(long = schema::TRANSPOSE.flag, default_value_t = schema::TRANSPOSE.default,
+          allow_hyphen_values = true, value_parser = schema_args::int(&schema::TRANSPOSE))]
     pub transpose: i32,
     /// No progress bar and no summary line.
     #[arg(short, long)]
@@ -64,33 +74,12 @@ pub struct PitchArgs {
 
 impl PitchArgs {
     fn settings(&self) -> Result<(PitchSettings, NoteSettings)> {
-        if !(40.0..=4000.0).contains(&self.fmin) || !(40.0..=4000.0).contains(&self.fmax) {
-            bail!("--fmin and --fmax must be between 40 and 4000 Hz");
-        }
         if self.fmax < 2.0 * self.fmin {
             bail!(
                 "--fmax ({}) must be at least an octave above --fmin ({})",
                 self.fmax,
                 self.fmin
             );
-        }
-        if !(415.0..=466.0).contains(&self.reference_hz) {
-            bail!(
-                "--reference-hz must be between 415 and 466 (got {})",
-                self.reference_hz
-            );
-        }
-        if !(0.0..=1.0).contains(&self.voicing_threshold) {
-            bail!("--voicing-threshold must be between 0 and 1");
-        }
-        if !(1.0..=24.0).contains(&self.bend_range) {
-            bail!("--bend-range must be between 1 and 24 semitones");
-        }
-        if !(0.0..=2000.0).contains(&self.min_note_ms) {
-            bail!("--min-note-ms must be between 0 and 2000");
-        }
-        if !(-48..=48).contains(&self.transpose) {
-            bail!("--transpose must be between -48 and 48");
         }
         Ok((
             PitchSettings {
@@ -122,21 +111,13 @@ pub struct Row {
     pub voiced: bool,
 }
 
-/// A MIDI event at a sample position of the stream.
-#[derive(Debug, Clone, Copy)]
-pub struct TimedEvent {
-    /// Sample at which the plugin sends it.
-    pub sample: u64,
-    /// The event.
-    pub event: MidiOut,
-}
-
 /// Everything a run produces.
 pub struct Track {
     /// One row per hop.
     pub rows: Vec<Row>,
-    /// MIDI events in order.
-    pub events: Vec<TimedEvent>,
+    /// The MIDI, in order, at absolute samples: what Prism Pitch sends (RPN 0 with the bend
+    /// range first, then notes and bends).
+    pub events: Vec<TimedMessage>,
     /// The tracker's algorithmic latency, s.
     pub latency_s: f64,
 }
@@ -158,6 +139,8 @@ pub fn track(
     let latency = tracker.latency_samples();
     let mut rows = Vec::with_capacity(audio.len() / tracker.hop_samples().max(1) + 1);
     let mut events = Vec::new();
+    // The plugin announces the bend range at the start of its first block.
+    NoteWire::default().announce(notes.bend_range, |m| events.push((0, m)));
     let len = audio.len();
     let mut pos = 0;
     while pos < len {
@@ -179,10 +162,7 @@ pub fn track(
                 voiced: frame.voiced,
             });
             for event in frame_events.iter() {
-                events.push(TimedEvent {
-                    sample: (pos + idx) as u64,
-                    event,
-                });
+                events.push(((pos + idx) as u64, NoteWire::message(event)));
             }
         });
         pos = end;
@@ -190,10 +170,7 @@ pub fn track(
     }
     // The file ends: a sounding note ends with it.
     for event in tracker.release_notes().iter() {
-        events.push(TimedEvent {
-            sample: len as u64,
-            event,
-        });
+        events.push((len as u64, NoteWire::message(event)));
     }
     Track {
         rows,
@@ -216,118 +193,22 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// A standard MIDI file (format 0, 480 ticks per quarter at 120 bpm, so 960 ticks per
-/// second) of the events.
-pub fn midi_file(events: &[TimedEvent], sample_rate: u32, bend_range: f32) -> Result<Vec<u8>> {
-    use midly::num::{u14, u15, u24, u28, u4, u7};
-    use midly::{Format, Header, MetaMessage, MidiMessage, PitchBend, Smf, Timing, TrackEvent};
-    use midly::{TrackEventKind as Kind, TrackEventKind};
-    const TICKS_PER_BEAT: u16 = 480;
-    const US_PER_BEAT: u32 = 500_000;
-    let ticks_per_s = TICKS_PER_BEAT as f64 * 1e6 / US_PER_BEAT as f64;
-    let channel = u4::new(0);
-    let mut track: Vec<TrackEvent> = Vec::with_capacity(events.len() + 16);
-    let push = |track: &mut Vec<TrackEvent>, tick: u64, last: &mut u64, kind| {
-        let delta = tick
-            .saturating_sub(*last)
-            .min(u28::max_value().as_int() as u64);
-        *last = tick;
-        track.push(TrackEvent {
-            delta: u28::new(delta as u32),
-            kind,
-        });
-    };
-    let mut last = 0u64;
-    push(
-        &mut track,
-        0,
-        &mut last,
-        Kind::Meta(MetaMessage::Tempo(u24::new(US_PER_BEAT))),
-    );
-    // Pitch-bend sensitivity (RPN 0) so a GM synth bends by the range the bends assume.
-    let range = bend_range.round().clamp(1.0, 24.0) as u8;
-    for (cc, value) in [
-        (101u8, 0u8),
-        (100, 0),
-        (6, range),
-        (38, 0),
-        (101, 127),
-        (100, 127),
-    ] {
-        push(
-            &mut track,
-            0,
-            &mut last,
-            TrackEventKind::Midi {
-                channel,
-                message: MidiMessage::Controller {
-                    controller: u7::new(cc),
-                    value: u7::new(value),
-                },
-            },
-        );
-    }
-    for e in events {
-        let tick = (e.sample as f64 / sample_rate as f64 * ticks_per_s).round() as u64;
-        let message = match e.event {
-            MidiOut::NoteOn { key, velocity } => MidiMessage::NoteOn {
-                key: u7::new(key.min(127)),
-                vel: u7::new(((velocity * 127.0).round() as u8).clamp(1, 127)),
-            },
-            MidiOut::NoteOff { key } => MidiMessage::NoteOff {
-                key: u7::new(key.min(127)),
-                vel: u7::new(0),
-            },
-            MidiOut::PitchBend { value } => {
-                let raw = (8192.0 + value.clamp(-1.0, 1.0) * 8191.0).round() as u16;
-                MidiMessage::PitchBend {
-                    bend: PitchBend(u14::new(raw.min(16383))),
-                }
-            }
-        };
-        push(
-            &mut track,
-            tick,
-            &mut last,
-            TrackEventKind::Midi { channel, message },
-        );
-    }
-    let end = last;
-    push(
-        &mut track,
-        end,
-        &mut last,
-        Kind::Meta(MetaMessage::EndOfTrack),
-    );
-    let smf = Smf {
-        header: Header::new(
-            Format::SingleTrack,
-            Timing::Metrical(u15::new(TICKS_PER_BEAT)),
-        ),
-        tracks: vec![track],
-    };
-    let mut bytes = Vec::new();
-    smf.write_std(&mut bytes)
-        .context("cannot encode the MIDI file")?;
-    Ok(bytes)
-}
-
 /// Notes `(start_s, end_s, key)` of the events (for the plot).
-pub fn notes(events: &[TimedEvent], sample_rate: u32) -> Vec<(f64, f64, u8)> {
+pub fn notes(events: &[TimedMessage], sample_rate: u32) -> Vec<(f64, f64, u8)> {
     let sr = sample_rate as f64;
     let mut out = Vec::new();
     let mut open: Option<(u64, u8)> = None;
-    for e in events {
-        match e.event {
-            MidiOut::NoteOn { key, .. } => open = Some((e.sample, key)),
-            MidiOut::NoteOff { key } => {
+    for &(sample, message) in events {
+        match message.kind() {
+            MidiKind::NoteOn { key, .. } => open = Some((sample, key)),
+            MidiKind::NoteOff { key, .. } => {
                 if let Some((start, k)) = open.take() {
                     if k == key {
-                        out.push((start as f64 / sr, e.sample as f64 / sr, key));
+                        out.push((start as f64 / sr, sample as f64 / sr, key));
                     }
                 }
             }
-            MidiOut::PitchBend { .. } => {}
+            _ => {}
         }
     }
     out
@@ -364,7 +245,7 @@ pub fn run(args: &PitchArgs) -> Result<()> {
     }
     if let Some(path) = &args.midi {
         let tmp = outputs.stage(path)?;
-        let bytes = midi_file(&result.events, audio.sample_rate, note_settings.bend_range)?;
+        let bytes = midi_file::write(&result.events, audio.sample_rate, audio.len() as u64)?;
         std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let notes = notes(&result.events, audio.sample_rate);

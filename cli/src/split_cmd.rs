@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use prism_shared::split::display::{ReducedFrame, Reducer};
+use prism_shared::split::schema;
 use prism_shared::split::{
     Deadline, ModelSource, NeuralModel, SplitEngine, SplitMode, SplitSettings, StatusCode,
     NUM_STEMS, STEM_NAMES,
@@ -15,6 +16,7 @@ use prism_shared::Processor;
 use crate::audio;
 use crate::output::Outputs;
 use crate::progress::Progress;
+use crate::schema_args;
 
 /// Command-line options of `prism split`.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,8 +35,9 @@ pub struct SplitArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Separator: the neural model, or classical HPSS (percussive / harmonic bass / rest).
-    #[arg(long, value_enum, default_value_t = Mode::Neural)]
-    pub mode: Mode,
+    #[arg(long = schema::MODE.flag, default_value = schema_args::default_id::<SplitMode>(),
+          value_parser = schema_args::choice::<SplitMode>())]
+    pub mode: SplitMode,
     /// PNG of the stems' masks over the spectrogram.
     #[arg(long)]
     pub png: Option<PathBuf>,
@@ -44,15 +47,6 @@ pub struct SplitArgs {
     /// No progress bar or summary.
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-/// Separators on the command line.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The ONNX mask network (built in, or --model).
-    Neural,
-    /// Median-filter harmonic/percussive separation with a bass crossover.
-    Hpss,
 }
 
 /// The separated stems, aligned with the input, and the plot frames.
@@ -183,16 +177,13 @@ pub fn run(args: &SplitArgs) -> Result<()> {
             ModelSource::Bytes(Arc::from(bytes))
         }
     };
-    if args.model.is_some() && args.mode == Mode::Hpss {
+    if args.model.is_some() && args.mode == SplitMode::Hpss {
         bail!("--model has no effect with --mode hpss");
     }
     let settings = SplitSettings {
-        mode: match args.mode {
-            Mode::Neural => SplitMode::Neural,
-            Mode::Hpss => SplitMode::Hpss,
-        },
+        mode: args.mode,
         deadline: Deadline::Wait,
-        model: if args.mode == Mode::Hpss {
+        model: if args.mode == SplitMode::Hpss {
             ModelSource::None
         } else {
             model
@@ -233,8 +224,8 @@ pub fn run(args: &SplitArgs) -> Result<()> {
     outputs.commit()?;
     if !args.quiet {
         let what = match args.mode {
-            Mode::Neural => "neural",
-            Mode::Hpss => "HPSS",
+            SplitMode::Neural => "neural",
+            SplitMode::Hpss => "HPSS",
         };
         if sep.infer_us_mean > 0.0 {
             eprintln!(

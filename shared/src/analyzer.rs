@@ -7,6 +7,7 @@ use crate::chroma::{fold_chroma, PitchFilterbank, TuningEstimator, NUM_PITCHES};
 use crate::framing::Framer;
 use crate::hpss::MedianHpss;
 use crate::key::KeyEstimator;
+use crate::params::Choices;
 use crate::stft::{fft_len_for, SpectrumAnalyzer};
 use crate::Processor;
 
@@ -31,14 +32,107 @@ pub struct ChromaSettings {
 impl Default for ChromaSettings {
     fn default() -> Self {
         Self {
-            reference_hz: 440.0,
-            auto_tuning: true,
-            smoothing_ms: 0.0,
-            compression: 30.0,
-            vocabulary: ChordVocabulary::MajMin,
-            drum_suppression: true,
+            reference_hz: schema::REFERENCE_HZ.default,
+            auto_tuning: schema::AUTO_TUNING.default,
+            smoothing_ms: schema::SMOOTHING_MS.default,
+            compression: schema::COMPRESSION.default,
+            vocabulary: ChordVocabulary::default_choice(),
+            drum_suppression: schema::DRUM_SUPPRESSION.default,
         }
     }
+}
+
+impl ChromaSettings {
+    /// The settings with every value inside its schema range.
+    pub fn sanitized(self) -> Self {
+        Self {
+            reference_hz: schema::REFERENCE_HZ.clamp(self.reference_hz),
+            smoothing_ms: schema::SMOOTHING_MS.clamp(self.smoothing_ms),
+            compression: schema::COMPRESSION.clamp(self.compression),
+            ..self
+        }
+    }
+}
+
+/// Prism Chroma's parameters, stated once (see [`crate::params`]).
+pub mod schema {
+    use crate::params::{BoolSpec, ChoiceSpec, FloatSpec, Spec, Taper};
+
+    pub use crate::params::REFERENCE_HZ;
+
+    /// Apply the running tuning estimate on top of the reference.
+    pub const AUTO_TUNING: BoolSpec = BoolSpec {
+        id: "auto_tune",
+        name: "Auto Tuning",
+        flag: Some("no-auto-tuning"),
+        default: true,
+    };
+    /// Chroma smoothing time constant (0 = off, lowest latency).
+    pub const SMOOTHING_MS: FloatSpec = FloatSpec {
+        id: "smooth_ms",
+        name: "Smoothing",
+        flag: Some("smoothing-ms"),
+        min: 0.0,
+        max: 2000.0,
+        default: 0.0,
+        step: 1.0,
+        unit: " ms",
+        taper: Taper::Skewed(-2.0),
+    };
+    /// Log-compression factor γ of `ln(1 + γ·E/E_max)` (relative to the frame's peak).
+    pub const COMPRESSION: FloatSpec = FloatSpec {
+        id: "compress",
+        name: "Compression",
+        flag: Some("compression"),
+        min: 1.0,
+        max: 10_000.0,
+        default: 30.0,
+        step: 1.0,
+        unit: "",
+        taper: Taper::Skewed(-2.0),
+    };
+    /// Chord vocabulary ([`crate::ChordVocabulary`]).
+    pub const VOCABULARY: ChoiceSpec = ChoiceSpec {
+        id: "vocab",
+        name: "Chord Vocabulary",
+        flag: Some("vocabulary"),
+        ids: &["majmin", "sevenths", "full"],
+        names: &["Major/minor", "Sevenths", "Full"],
+        default: 0,
+    };
+    /// HPSS drum suppression before the chroma.
+    pub const DRUM_SUPPRESSION: BoolSpec = BoolSpec {
+        id: "hpss",
+        name: "Drum Suppression",
+        flag: Some("no-drum-suppression"),
+        default: true,
+    };
+    /// Hold the display and the MIDI chord (plugin only).
+    pub const FREEZE: BoolSpec = BoolSpec {
+        id: "freeze",
+        name: "Freeze",
+        flag: None,
+        default: false,
+    };
+    /// Send the detected chord as MIDI notes (`prism chroma --midi FILE` writes them).
+    pub const MIDI_OUT: BoolSpec = BoolSpec {
+        id: "midi_out",
+        name: "MIDI Chords",
+        flag: None,
+        default: true,
+    };
+
+    /// Every parameter, in the plugin's order.
+    pub const ALL: &[Spec] = &[
+        Spec::Float(&REFERENCE_HZ),
+        Spec::Bool(&AUTO_TUNING),
+        Spec::Float(&SMOOTHING_MS),
+        Spec::Float(&COMPRESSION),
+        Spec::Choice(&VOCABULARY),
+        Spec::Bool(&DRUM_SUPPRESSION),
+        Spec::Bool(&FREEZE),
+        Spec::Bool(&MIDI_OUT),
+    ];
 }
 
 /// Everything one analysis frame produces. `Copy` and fixed-size, so it can travel through a
@@ -140,23 +234,9 @@ impl ChromaAnalyzer {
     }
 
     /// Updates the settings. Real-time safe. A vocabulary change restarts the chord HMM.
+    /// Values outside the schema's ranges are clamped ([`schema`]).
     pub fn set_settings(&mut self, settings: ChromaSettings) {
-        let mut settings = settings;
-        settings.reference_hz = if settings.reference_hz.is_finite() {
-            settings.reference_hz.clamp(415.0, 466.0)
-        } else {
-            440.0
-        };
-        settings.smoothing_ms = if settings.smoothing_ms.is_finite() {
-            settings.smoothing_ms.clamp(0.0, 10_000.0)
-        } else {
-            0.0
-        };
-        settings.compression = if settings.compression.is_finite() {
-            settings.compression.clamp(0.0, 1e6)
-        } else {
-            30.0
-        };
+        let settings = settings.sanitized();
         self.state.chords.set_vocabulary(settings.vocabulary);
         self.state.settings = settings;
     }

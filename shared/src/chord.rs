@@ -39,6 +39,20 @@ pub enum ChordVocabulary {
     Full,
 }
 
+impl crate::params::Choices for ChordVocabulary {
+    const SPEC: &'static crate::params::ChoiceSpec = &crate::analyzer::schema::VOCABULARY;
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn from_index(index: usize) -> Self {
+        match index {
+            1 => ChordVocabulary::Sevenths,
+            2 => ChordVocabulary::Full,
+            _ => ChordVocabulary::MajMin,
+        }
+    }
+}
+
 impl ChordVocabulary {
     /// Number of qualities active in this vocabulary.
     pub fn num_qualities(self) -> usize {

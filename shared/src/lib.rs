@@ -24,6 +24,8 @@ pub mod framing;
 pub mod gui;
 pub mod hpss;
 pub mod key;
+pub mod midi;
+pub mod params;
 pub mod pitch;
 pub mod rtsan;
 pub mod sanitize;

@@ -4,17 +4,14 @@
 //! Runs on the GUI thread only. Frames arrive through the SPSC ring, which the audio thread
 //! fills only while this editor is open.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
-use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
-use nice_plug_egui::{
-    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
-};
+use prism_plugin::editor::toggle;
+use prism_plugin::{History, View};
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::gui::FrameConsumer;
@@ -28,70 +25,35 @@ const HISTORY_S: f32 = 10.0;
 /// Upper bound on stored frames (10 s at up to 50 frames/s, plus slack).
 const MAX_HISTORY_FRAMES: usize = 600;
 
-/// The editor type of the plugin.
-pub type Editor = EguiEditor<ChromaApp>;
-
-/// Creates the editor (called once per plugin instance).
-pub fn create(
+/// The editor: what Prism Chroma draws (the shell owns the window).
+pub struct ChromaView {
     params: Arc<ChromaParams>,
     meters: Arc<Meters>,
-    state: Arc<EguiEditorState>,
-    frames: FrameConsumer,
-) -> Option<Editor> {
-    let settings = EguiNiceSettings::new()
-        .with_tile("Prism Chroma")
-        .with_resize_hint(ResizeHint::RESIZABLE);
-    let repaint = nice_plug_egui::RepaintNotifier::default();
-    create_egui_editor(
-        state,
-        repaint,
-        settings,
-        ChromaApp {
+    history: History<ChromaFrame>,
+    templates: Box<[[f32; 12]; NUM_CHORDS]>,
+}
+
+impl ChromaView {
+    /// A view fed by `frames` (called once per plugin instance).
+    pub fn new(params: Arc<ChromaParams>, meters: Arc<Meters>, frames: FrameConsumer) -> Self {
+        Self {
             params,
             meters,
-            frames,
-            history: VecDeque::with_capacity(MAX_HISTORY_FRAMES),
+            history: History::new(frames, MAX_HISTORY_FRAMES),
             templates: Box::new(chord_templates()),
-            gui: None,
-        },
-    )
+        }
+    }
 }
 
-/// The egui application state (GUI thread).
-pub struct ChromaApp {
-    params: Arc<ChromaParams>,
-    meters: Arc<Meters>,
-    frames: FrameConsumer,
-    history: VecDeque<ChromaFrame>,
-    templates: Box<[[f32; 12]; NUM_CHORDS]>,
-    gui: Option<GuiContext>,
-}
-
-impl NiceEguiApp for ChromaApp {
-    fn build(
-        &mut self,
-        egui_ctx: egui::Context,
-        gui: GuiContext,
-        _frame: &mut nice_plug_egui::Frame,
-    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
-        egui_ctx.set_visuals(egui::Visuals::dark());
-        self.gui = Some(gui);
+impl View for ChromaView {
+    fn opened(&mut self) {
         self.history.clear();
-        Ok(())
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
-        while let Ok(frame) = self.frames.pop() {
-            if self.history.len() == MAX_HISTORY_FRAMES {
-                self.history.pop_front();
-            }
-            self.history.push_back(frame);
-        }
+    fn ui(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
         let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
-        while self.history.len() > keep {
-            self.history.pop_front();
-        }
+        self.history.drain(keep, |_| {});
 
         egui::Panel::top("header")
             .exact_size(96.0)
@@ -99,17 +61,16 @@ impl NiceEguiApp for ChromaApp {
         egui::Panel::left("controls")
             .default_size(250.0)
             .resizable(true)
-            .show(ui, |ui| self.controls(ui));
+            .show(ui, |ui| self.controls(ui, setter));
         egui::Panel::right("fit")
             .default_size(230.0)
             .resizable(true)
             .show(ui, |ui| self.template_fit(ui));
         egui::CentralPanel::default().show(ui, |ui| self.chromagram(ui, keep));
-        ui.ctx().request_repaint();
     }
 }
 
-impl ChromaApp {
+impl ChromaView {
     fn header(&self, ui: &mut egui::Ui) {
         let chord = self.meters.chord.load(Ordering::Relaxed) as usize;
         let chord_conf = self.meters.chord_confidence.load(Ordering::Relaxed);
@@ -162,29 +123,27 @@ impl ChromaApp {
         });
     }
 
-    fn controls(&self, ui: &mut egui::Ui) {
-        let Some(gui) = &self.gui else { return };
-        let setter = gui.param_setter();
+    fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = &self.params;
         ui.heading("Analysis");
         ui.label("Reference pitch");
-        ui.add(ParamSlider::for_param(&p.reference_hz, &setter));
+        ui.add(ParamSlider::for_param(&p.reference_hz, setter));
         ui.label("Smoothing");
-        ui.add(ParamSlider::for_param(&p.smoothing_ms, &setter));
+        ui.add(ParamSlider::for_param(&p.smoothing_ms, setter));
         ui.label("Compression γ");
-        ui.add(ParamSlider::for_param(&p.compression, &setter));
+        ui.add(ParamSlider::for_param(&p.compression, setter));
         ui.label("Chord vocabulary");
-        ui.add(ParamSlider::for_param(&p.vocabulary, &setter));
+        ui.add(ParamSlider::for_param(&p.vocabulary, setter));
         ui.separator();
-        toggle(ui, &setter, &p.auto_tuning);
-        toggle(ui, &setter, &p.drum_suppression);
-        toggle(ui, &setter, &p.midi_out);
-        toggle(ui, &setter, &p.freeze);
+        toggle(ui, setter, &p.auto_tuning);
+        toggle(ui, setter, &p.drum_suppression);
+        toggle(ui, setter, &p.midi_out);
+        toggle(ui, setter, &p.freeze);
     }
 
     fn template_fit(&self, ui: &mut egui::Ui) {
         ui.heading("Why this chord");
-        let Some(last) = self.history.back() else {
+        let Some(last) = self.history.frames().back() else {
             ui.label("waiting for audio…");
             return;
         };
@@ -266,8 +225,8 @@ impl ChromaApp {
         }
         let capacity = capacity.max(1);
         let col_w = grid.width() / capacity as f32;
-        let offset = capacity.saturating_sub(self.history.len());
-        for (i, frame) in self.history.iter().enumerate() {
+        let offset = capacity.saturating_sub(self.history.frames().len());
+        for (i, frame) in self.history.frames().iter().enumerate() {
             let x = grid.left() + (offset + i) as f32 * col_w;
             for pc in 0..12 {
                 let v = frame.chroma[pc].clamp(0.0, 1.0);
@@ -285,7 +244,7 @@ impl ChromaApp {
             rect.right_bottom(),
         );
         let mut start = 0;
-        let frames: Vec<&ChromaFrame> = self.history.iter().collect();
+        let frames: Vec<&ChromaFrame> = self.history.frames().iter().collect();
         for i in 1..=frames.len() {
             if i == frames.len() || frames[i].chord != frames[start].chord {
                 let chord = frames[start].chord as usize;
@@ -319,15 +278,6 @@ impl ChromaApp {
             FontId::proportional(11.0),
             Color32::from_gray(160),
         );
-    }
-}
-
-fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam) {
-    let mut value = param.value();
-    if ui.checkbox(&mut value, param.name()).changed() {
-        setter.begin_set_parameter(param);
-        setter.set_parameter(param, value);
-        setter.end_set_parameter(param);
     }
 }
 

@@ -1,60 +1,28 @@
-//! Prism Chroma's parameters. IDs are short and never renamed (they key saved sessions).
+//! Prism Chroma's parameters: `prism-shared`'s schema ([`schema`]) as nice-plug parameters.
+//! The ids below must equal the schema's (they key saved sessions); a test checks them.
 
 use nice_plug::prelude::*;
+use prism_plugin::{params, Choice};
+use prism_shared::analyzer::schema;
 use prism_shared::{ChordVocabulary, ChromaSettings};
-
-/// Chord vocabulary as a host-visible enum.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Vocabulary {
-    /// 24 major/minor triads and N.
-    #[id = "majmin"]
-    #[name = "Major/minor"]
-    MajMin,
-    /// Adds 7, maj7 and min7.
-    #[id = "sevenths"]
-    #[name = "Sevenths"]
-    Sevenths,
-    /// Adds dim, aug, sus2, sus4, dim7 and hdim7.
-    #[id = "full"]
-    #[name = "Full"]
-    Full,
-}
-
-impl From<Vocabulary> for ChordVocabulary {
-    fn from(v: Vocabulary) -> Self {
-        match v {
-            Vocabulary::MajMin => ChordVocabulary::MajMin,
-            Vocabulary::Sevenths => ChordVocabulary::Sevenths,
-            Vocabulary::Full => ChordVocabulary::Full,
-        }
-    }
-}
 
 /// All automatable, persisted parameters.
 #[derive(Params)]
 pub struct ChromaParams {
-    /// A4 reference in Hz, 415–466.
     #[id = "ref_hz"]
     pub reference_hz: FloatParam,
-    /// Apply the running tuning estimate on top of the reference.
     #[id = "auto_tune"]
     pub auto_tuning: BoolParam,
-    /// Chroma smoothing time constant in ms (0 = off, lowest latency).
     #[id = "smooth_ms"]
     pub smoothing_ms: FloatParam,
-    /// Log-compression factor γ of `ln(1 + γ·E/E_max)` (relative to the frame's peak).
     #[id = "compress"]
     pub compression: FloatParam,
-    /// Chord vocabulary.
     #[id = "vocab"]
-    pub vocabulary: EnumParam<Vocabulary>,
-    /// HPSS drum suppression before the chroma.
+    pub vocabulary: EnumParam<Choice<ChordVocabulary>>,
     #[id = "hpss"]
     pub drum_suppression: BoolParam,
-    /// Hold the display and the MIDI chord.
     #[id = "freeze"]
     pub freeze: BoolParam,
-    /// Send the detected chord as MIDI notes.
     #[id = "midi_out"]
     pub midi_out: BoolParam,
 }
@@ -62,42 +30,14 @@ pub struct ChromaParams {
 impl Default for ChromaParams {
     fn default() -> Self {
         Self {
-            reference_hz: FloatParam::new(
-                "Reference Pitch",
-                440.0,
-                FloatRange::Linear {
-                    min: 415.0,
-                    max: 466.0,
-                },
-            )
-            .with_step_size(0.1)
-            .with_unit(" Hz"),
-            auto_tuning: BoolParam::new("Auto Tuning", true),
-            smoothing_ms: FloatParam::new(
-                "Smoothing",
-                0.0,
-                FloatRange::Skewed {
-                    min: 0.0,
-                    max: 2000.0,
-                    factor: FloatRange::skew_factor(-2.0),
-                },
-            )
-            .with_step_size(1.0)
-            .with_unit(" ms"),
-            compression: FloatParam::new(
-                "Compression",
-                30.0,
-                FloatRange::Skewed {
-                    min: 1.0,
-                    max: 10_000.0,
-                    factor: FloatRange::skew_factor(-2.0),
-                },
-            )
-            .with_step_size(1.0),
-            vocabulary: EnumParam::new("Chord Vocabulary", Vocabulary::MajMin),
-            drum_suppression: BoolParam::new("Drum Suppression", true),
-            freeze: BoolParam::new("Freeze", false),
-            midi_out: BoolParam::new("MIDI Chords", true),
+            reference_hz: params::float(&schema::REFERENCE_HZ, ""),
+            auto_tuning: params::bool(&schema::AUTO_TUNING, ""),
+            smoothing_ms: params::float(&schema::SMOOTHING_MS, ""),
+            compression: params::float(&schema::COMPRESSION, ""),
+            vocabulary: params::choice(),
+            drum_suppression: params::bool(&schema::DRUM_SUPPRESSION, ""),
+            freeze: params::bool(&schema::FREEZE, ""),
+            midi_out: params::bool(&schema::MIDI_OUT, ""),
         }
     }
 }
@@ -110,7 +50,7 @@ impl ChromaParams {
             auto_tuning: self.auto_tuning.value(),
             smoothing_ms: self.smoothing_ms.value(),
             compression: self.compression.value(),
-            vocabulary: self.vocabulary.value().into(),
+            vocabulary: self.vocabulary.value().0,
             drum_suppression: self.drum_suppression.value(),
         }
     }

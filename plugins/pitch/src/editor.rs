@@ -5,17 +5,14 @@
 //! Runs on the GUI thread only. Frames arrive through the SPSC ring, which the audio thread
 //! fills only while this editor is open.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
-use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
-use nice_plug_egui::{
-    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
-};
+use prism_plugin::editor::toggle;
+use prism_plugin::{History, View};
 use prism_shared::gui::FrameConsumer;
 use prism_shared::pitch::{note_name, semitones, tuner};
 use prism_shared::PitchFrame;
@@ -31,126 +28,89 @@ const ROLL_SPAN: f32 = 25.0;
 /// Time constant of the tuner display's smoothing, s.
 const TUNER_SMOOTHING_S: f32 = 0.06;
 
-/// The editor type of the plugin.
-pub type Editor = EguiEditor<PitchApp>;
-
-/// Creates the editor (called once per plugin instance).
-pub fn create(
+/// The editor: what Prism Pitch draws (the shell owns the window).
+pub struct PitchView {
     params: Arc<PitchParams>,
     meters: Arc<Meters>,
-    state: Arc<EguiEditorState>,
-    frames: FrameConsumer<PitchFrame>,
-) -> Option<Editor> {
-    let settings = EguiNiceSettings::new()
-        .with_tile("Prism Pitch")
-        .with_resize_hint(ResizeHint::RESIZABLE);
-    let repaint = nice_plug_egui::RepaintNotifier::default();
-    create_egui_editor(
-        state,
-        repaint,
-        settings,
-        PitchApp {
+    history: History<PitchFrame>,
+    /// The tuner's smoothed pitch, semitones from the reference A4.
+    display_pitch: Option<f64>,
+    /// The piano roll's centre, MIDI note.
+    roll_center: f32,
+}
+
+impl PitchView {
+    /// A view fed by `frames` (called once per plugin instance).
+    pub fn new(
+        params: Arc<PitchParams>,
+        meters: Arc<Meters>,
+        frames: FrameConsumer<PitchFrame>,
+    ) -> Self {
+        Self {
             params,
             meters,
-            frames,
-            history: VecDeque::with_capacity(MAX_HISTORY_FRAMES),
+            history: History::new(frames, MAX_HISTORY_FRAMES),
             display_pitch: None,
             roll_center: 60.0,
-            gui: None,
-        },
-    )
+        }
+    }
 }
 
-/// The egui application state (GUI thread).
-pub struct PitchApp {
-    params: Arc<PitchParams>,
-    meters: Arc<Meters>,
-    frames: FrameConsumer<PitchFrame>,
-    history: VecDeque<PitchFrame>,
-    /// Smoothed pitch (fractional MIDI at the reference) shown by the tuner.
-    display_pitch: Option<f64>,
-    /// Centre of the piano roll, follows the music slowly.
-    roll_center: f32,
-    gui: Option<GuiContext>,
-}
-
-impl NiceEguiApp for PitchApp {
-    fn build(
-        &mut self,
-        egui_ctx: egui::Context,
-        gui: GuiContext,
-        _frame: &mut nice_plug_egui::Frame,
-    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
-        egui_ctx.set_visuals(egui::Visuals::dark());
-        self.gui = Some(gui);
+impl View for PitchView {
+    fn opened(&mut self) {
         self.history.clear();
         self.display_pitch = None;
-        Ok(())
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
         let reference = self.params.reference_hz.value();
         let alpha = (-1.0 / (frame_rate * TUNER_SMOOTHING_S)).exp() as f64;
-        while let Ok(frame) = self.frames.pop() {
-            if self.history.len() == MAX_HISTORY_FRAMES {
-                self.history.pop_front();
-            }
-            self.history.push_back(frame);
+        let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
+        let display = &mut self.display_pitch;
+        self.history.drain(keep, |frame| {
             if frame.voiced {
                 let p = semitones(frame.frequency_hz, reference);
-                self.display_pitch = Some(match self.display_pitch {
+                *display = Some(match *display {
                     // A jump of more than half a semitone restarts the smoothing.
                     Some(d) if (d - p).abs() < 0.5 => alpha * d + (1.0 - alpha) * p,
                     _ => p,
                 });
             }
-        }
-        let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
-        while self.history.len() > keep {
-            self.history.pop_front();
-        }
+        });
 
         egui::Panel::left("controls")
             .default_size(240.0)
             .resizable(true)
-            .show(ui, |ui| self.controls(ui));
+            .show(ui, |ui| self.controls(ui, setter));
         egui::Panel::top("tuner")
             .exact_size(220.0)
             .show(ui, |ui| self.tuner(ui, reference));
         egui::CentralPanel::default().show(ui, |ui| self.trace(ui, reference, keep));
-        ui.ctx().request_repaint();
     }
 }
 
-impl PitchApp {
-    fn controls(&self, ui: &mut egui::Ui) {
-        let Some(gui) = &self.gui else { return };
-        let setter = gui.param_setter();
+impl PitchView {
+    fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = &self.params;
         ui.heading("Tracking");
         ui.label("Lowest pitch");
-        ui.add(ParamSlider::for_param(&p.min_hz, &setter));
+        ui.add(ParamSlider::for_param(&p.min_hz, setter));
         ui.label("Highest pitch");
-        ui.add(ParamSlider::for_param(&p.max_hz, &setter));
+        ui.add(ParamSlider::for_param(&p.max_hz, setter));
         ui.label("Reference pitch (A4)");
-        ui.add(ParamSlider::for_param(&p.reference_hz, &setter));
+        ui.add(ParamSlider::for_param(&p.reference_hz, setter));
         ui.label("Voicing threshold");
-        ui.add(ParamSlider::for_param(&p.voicing_threshold, &setter));
+        ui.add(ParamSlider::for_param(&p.voicing_threshold, setter));
         ui.separator();
         ui.heading("MIDI");
-        let mut on = p.midi_out.value();
-        if ui.checkbox(&mut on, p.midi_out.name()).changed() {
-            setter.begin_set_parameter(&p.midi_out);
-            setter.set_parameter(&p.midi_out, on);
-            setter.end_set_parameter(&p.midi_out);
-        }
+        toggle(ui, setter, &p.midi_out);
         ui.label("Bend range");
-        ui.add(ParamSlider::for_param(&p.bend_range, &setter));
+        ui.add(ParamSlider::for_param(&p.bend_range, setter));
         ui.label("Minimum note length");
-        ui.add(ParamSlider::for_param(&p.min_note_ms, &setter));
+        ui.add(ParamSlider::for_param(&p.min_note_ms, setter));
         ui.label("Transpose");
-        ui.add(ParamSlider::for_param(&p.transpose, &setter));
+        ui.add(ParamSlider::for_param(&p.transpose, setter));
         ui.separator();
         let latency = self.meters.latency_ms.load(Ordering::Relaxed);
         ui.label(
@@ -254,6 +214,7 @@ impl PitchApp {
         // Follow the music: centre on the recent voiced pitches.
         let recent: Vec<f32> = self
             .history
+            .frames()
             .iter()
             .rev()
             .take(400)
@@ -300,7 +261,7 @@ impl PitchApp {
                 );
             }
         }
-        let n = self.history.len();
+        let n = self.history.frames().len();
         if n == 0 {
             painter.text(
                 rect.center(),
@@ -315,13 +276,19 @@ impl PitchApp {
         let x_of = |i: usize| rect.right() - (n - i) as f32 * dx;
         // MIDI notes: runs of the same sounding note.
         let mut run: Option<(usize, i16)> = None;
-        for (i, f) in self.history.iter().enumerate().chain(std::iter::once((
-            n,
-            &PitchFrame {
-                note: -1,
-                ..PitchFrame::default()
-            },
-        ))) {
+        for (i, f) in self
+            .history
+            .frames()
+            .iter()
+            .enumerate()
+            .chain(std::iter::once((
+                n,
+                &PitchFrame {
+                    note: -1,
+                    ..PitchFrame::default()
+                },
+            )))
+        {
             match run {
                 Some((start, note)) if note != f.note => {
                     let y = y_of(note as f32);
@@ -341,7 +308,7 @@ impl PitchApp {
         }
         // The trace, one segment per frame, shaded by confidence.
         let mut prev: Option<Pos2> = None;
-        for (i, f) in self.history.iter().enumerate() {
+        for (i, f) in self.history.frames().iter().enumerate() {
             if !f.voiced || f.frequency_hz <= 0.0 {
                 prev = None;
                 continue;

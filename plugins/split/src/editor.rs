@@ -6,17 +6,14 @@
 //! while this editor is open. A user model is read and validated here, off the audio
 //! thread, and handed to the engine's worker only if it fits.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use egui::{Color32, ColorImage, FontId, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
-use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
-use nice_plug_egui::{
-    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
-};
+use prism_plugin::editor::toggle_button;
+use prism_plugin::{History, View};
 use prism_shared::split::display::{ReducedFrame, HIGH_HZ, LOW_HZ, ROWS};
 use prism_shared::split::{
     ModelSwap, NeuralModel, SplitTelemetry, StatusCode, NUM_STEMS, STEM_NAMES,
@@ -28,78 +25,56 @@ use crate::{Meters, SplitParams};
 const HISTORY: usize = 800;
 const STEM_COLOURS: [(u8, u8, u8); NUM_STEMS] = [(240, 110, 70), (80, 150, 255), (110, 210, 120)];
 
-/// The editor type of the plugin.
-pub type Editor = EguiEditor<SplitApp>;
-
 /// What the editor shares with the plugin.
 pub struct EditorData {
     pub params: Arc<SplitParams>,
     pub meters: Arc<Meters>,
     pub telemetry: Arc<SplitTelemetry>,
     pub swapper: crossbeam::channel::Sender<ModelSwap>,
-    pub state: Arc<EguiEditorState>,
     pub frames: rtrb::Consumer<ReducedFrame>,
 }
 
-/// Creates the editor (called once per plugin instance).
-pub fn create(data: EditorData) -> Option<Editor> {
-    let settings = EguiNiceSettings::new()
-        .with_tile("Prism Split")
-        .with_resize_hint(ResizeHint::RESIZABLE);
-    let repaint = nice_plug_egui::RepaintNotifier::default();
-    let state = data.state.clone();
-    let path = data.params.model_path();
-    create_egui_editor(
-        state,
-        repaint,
-        settings,
-        SplitApp {
-            data,
-            history: VecDeque::with_capacity(HISTORY),
-            texture: None,
-            peaks: [0.0; NUM_STEMS],
-            path_field: path,
-            model_note: String::new(),
-            gui: None,
-        },
-    )
-}
-
-/// The egui application state (GUI thread).
-pub struct SplitApp {
-    data: EditorData,
-    history: VecDeque<ReducedFrame>,
+/// The editor: what Prism Split draws (the shell owns the window).
+pub struct SplitView {
+    params: Arc<SplitParams>,
+    meters: Arc<Meters>,
+    telemetry: Arc<SplitTelemetry>,
+    swapper: crossbeam::channel::Sender<ModelSwap>,
+    history: History<ReducedFrame>,
     texture: Option<TextureHandle>,
     /// Meter ballistics (decaying peaks).
     peaks: [f32; NUM_STEMS],
     path_field: String,
     /// The result of the last model load from the editor.
     model_note: String,
-    gui: Option<GuiContext>,
 }
 
-impl NiceEguiApp for SplitApp {
-    fn build(
-        &mut self,
-        egui_ctx: egui::Context,
-        gui: GuiContext,
-        _frame: &mut nice_plug_egui::Frame,
-    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
-        egui_ctx.set_visuals(egui::Visuals::dark());
-        self.gui = Some(gui);
+impl SplitView {
+    /// A view of `data` (called once per plugin instance).
+    pub fn new(data: EditorData) -> Self {
+        Self {
+            path_field: data.params.model_path(),
+            params: data.params,
+            meters: data.meters,
+            telemetry: data.telemetry,
+            swapper: data.swapper,
+            history: History::new(data.frames, HISTORY),
+            texture: None,
+            peaks: [0.0; NUM_STEMS],
+            model_note: String::new(),
+        }
+    }
+}
+
+impl View for SplitView {
+    fn opened(&mut self) {
         self.history.clear();
         self.texture = None;
-        Ok(())
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
-        while let Ok(frame) = self.data.frames.pop() {
-            if self.history.len() == HISTORY {
-                self.history.pop_front();
-            }
-            self.history.push_back(frame);
-        }
-        for (p, m) in self.peaks.iter_mut().zip(&self.data.meters.stem_peak) {
+    fn ui(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        self.history.drain(HISTORY, |_| {});
+        for (p, m) in self.peaks.iter_mut().zip(&self.meters.stem_peak) {
             *p = (*p * 0.85).max(m.load(Ordering::Relaxed));
         }
         egui::Panel::top("status")
@@ -108,16 +83,15 @@ impl NiceEguiApp for SplitApp {
         egui::Panel::left("strips")
             .default_size(330.0)
             .resizable(true)
-            .show(ui, |ui| self.strips(ui));
+            .show(ui, |ui| self.strips(ui, setter));
         egui::CentralPanel::default().show(ui, |ui| self.spectrogram(ui));
-        ui.ctx().request_repaint();
     }
 }
 
-impl SplitApp {
+impl SplitView {
     fn status(&self, ui: &mut egui::Ui) {
-        let t = self.data.telemetry.snapshot();
-        let m = &self.data.meters;
+        let t = self.telemetry.snapshot();
+        let m = &self.meters;
         let sr = m.sample_rate.load(Ordering::Relaxed).max(1.0);
         let latency = m.latency_samples.load(Ordering::Relaxed);
         let (label, colour) = match t.code {
@@ -156,19 +130,17 @@ impl SplitApp {
         ui.label(egui::RichText::new(t.message).color(Color32::from_gray(170)));
     }
 
-    fn strips(&mut self, ui: &mut egui::Ui) {
-        let Some(gui) = &self.gui else { return };
-        let setter = gui.param_setter();
-        let p = self.data.params.clone();
+    fn strips(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        let p = self.params.clone();
         ui.heading("Stems");
         for (s, sp) in p.stems().iter().enumerate() {
             let (r, g, b) = STEM_COLOURS[s];
             ui.horizontal(|ui| {
                 ui.colored_label(Color32::from_rgb(r, g, b), STEM_NAMES[s]);
-                toggle(ui, &setter, &sp.mute, "M");
-                toggle(ui, &setter, &sp.solo, "S");
+                toggle_button(ui, setter, &sp.mute, "M");
+                toggle_button(ui, setter, &sp.solo, "S");
             });
-            ui.add(ParamSlider::for_param(&sp.gain_db, &setter));
+            ui.add(ParamSlider::for_param(&sp.gain_db, setter));
             // Peak meter, -60..+6 dBFS.
             let db = 20.0 * self.peaks[s].max(1e-6).log10();
             let frac = ((db + 60.0) / 66.0).clamp(0.0, 1.0);
@@ -187,8 +159,8 @@ impl SplitApp {
         }
         ui.separator();
         ui.label("Separator");
-        ui.add(ParamSlider::for_param(&p.separator, &setter));
-        toggle(ui, &setter, &p.bypass, "Bypass");
+        ui.add(ParamSlider::for_param(&p.separator, setter));
+        toggle_button(ui, setter, &p.bypass, "Bypass");
         ui.separator();
         ui.label("Mask shown");
         ui.horizontal(|ui| {
@@ -238,7 +210,6 @@ impl SplitApp {
         match result {
             Ok(model) => {
                 if self
-                    .data
                     .swapper
                     .try_send(ModelSwap {
                         model,
@@ -246,7 +217,7 @@ impl SplitApp {
                     })
                     .is_ok()
                 {
-                    self.data.params.model_path.set_path(path);
+                    self.params.model_path.set_path(path);
                     self.model_note = format!("loaded: {name}");
                 } else {
                     self.model_note = "busy: try again".to_owned();
@@ -261,11 +232,11 @@ impl SplitApp {
         let (rect, _) = ui.allocate_exact_size(available, Sense::hover());
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(10));
-        let stem = (self.data.params.view_stem.load(Ordering::Relaxed) as usize).min(NUM_STEMS - 1);
+        let stem = (self.params.view_stem.load(Ordering::Relaxed) as usize).min(NUM_STEMS - 1);
         let (cr, cg, cb) = STEM_COLOURS[stem];
         let mut image = ColorImage::filled([HISTORY, ROWS], Color32::from_gray(10));
-        let offset = HISTORY - self.history.len();
-        for (i, frame) in self.history.iter().enumerate() {
+        let offset = HISTORY - self.history.frames().len();
+        for (i, frame) in self.history.frames().iter().enumerate() {
             for r in 0..ROWS {
                 let v = ((frame.level_db[r] + 90.0) / 90.0).clamp(0.0, 1.0);
                 let m = frame.masks[stem][r];
@@ -317,12 +288,7 @@ impl SplitApp {
                 Color32::GRAY,
             );
         }
-        let fps = self
-            .data
-            .meters
-            .frame_rate_hz
-            .load(Ordering::Relaxed)
-            .max(1.0);
+        let fps = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
         painter.text(
             Pos2::new(plot.left() + 6.0, plot.top() + 6.0),
             egui::Align2::LEFT_TOP,
@@ -334,14 +300,5 @@ impl SplitApp {
             FontId::proportional(12.0),
             Color32::from_gray(200),
         );
-    }
-}
-
-fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
-    let mut value = param.value();
-    if ui.toggle_value(&mut value, label).changed() {
-        setter.begin_set_parameter(param);
-        setter.set_parameter(param, value);
-        setter.end_set_parameter(param);
     }
 }

@@ -1,33 +1,14 @@
-//! Prism Split's parameters. IDs are short and never renamed (they key saved sessions).
+//! Prism Split's parameters: `prism-shared`'s schema ([`schema`]) as nice-plug parameters.
+//! The ids below must equal the schema's (they key saved sessions); a test checks them.
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
-use prism_shared::split::{SplitMode, NUM_STEMS};
-
-/// Separator as a host-visible enum.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Separator {
-    /// The ONNX model.
-    #[id = "neural"]
-    #[name = "Neural"]
-    Neural,
-    /// Median-filter HPSS with a bass crossover.
-    #[id = "hpss"]
-    #[name = "Classical (HPSS)"]
-    Hpss,
-}
-
-impl From<Separator> for SplitMode {
-    fn from(s: Separator) -> Self {
-        match s {
-            Separator::Neural => SplitMode::Neural,
-            Separator::Hpss => SplitMode::Hpss,
-        }
-    }
-}
+use prism_plugin::{params, Choice};
+use prism_shared::split::remix::Mix;
+use prism_shared::split::{schema, ModelSource, SplitMode, NUM_STEMS};
 
 /// One stem's channel strip.
 #[derive(Params)]
@@ -43,20 +24,11 @@ pub struct StemParams {
 
 impl StemParams {
     fn new(name: &str) -> Self {
+        let prefix = format!("{name} ");
         Self {
-            gain_db: FloatParam::new(
-                format!("{name} Gain"),
-                0.0,
-                FloatRange::Linear {
-                    min: -60.0,
-                    max: 12.0,
-                },
-            )
-            .with_smoother(SmoothingStyle::Linear(20.0))
-            .with_step_size(0.1)
-            .with_unit(" dB"),
-            mute: BoolParam::new(format!("{name} Mute"), false),
-            solo: BoolParam::new(format!("{name} Solo"), false),
+            gain_db: params::float(&schema::STEM_GAIN, &prefix),
+            mute: params::bool(&schema::STEM_MUTE, &prefix),
+            solo: params::bool(&schema::STEM_SOLO, &prefix),
         }
     }
 }
@@ -65,7 +37,7 @@ impl StemParams {
 #[derive(Params)]
 pub struct SplitParams {
     #[id = "mode"]
-    pub separator: EnumParam<Separator>,
+    pub separator: EnumParam<Choice<SplitMode>>,
     #[nested(id_prefix = "drums", group = "Drums")]
     pub drums: StemParams,
     #[nested(id_prefix = "bass", group = "Bass")]
@@ -86,11 +58,11 @@ pub struct SplitParams {
 impl Default for SplitParams {
     fn default() -> Self {
         Self {
-            separator: EnumParam::new("Separator", Separator::Neural),
+            separator: params::choice(),
             drums: StemParams::new("Drums"),
             bass: StemParams::new("Bass"),
             other: StemParams::new("Other"),
-            bypass: BoolParam::new("Bypass", false).make_bypass(),
+            bypass: params::bool(&schema::BYPASS, "").make_bypass(),
             model_path: SavedModelPath::default(),
             view_stem: Arc::new(AtomicU8::new(0)),
         }
@@ -144,8 +116,28 @@ impl SplitParams {
         self.model_path.map(String::clone)
     }
 
+    /// The model the saved path names (read by the inference worker, which reports a file
+    /// it cannot read or use and falls back to the built-in model).
+    pub fn model_source(&self) -> ModelSource {
+        match self.model_path() {
+            path if path.is_empty() => ModelSource::Default,
+            path => ModelSource::File(path.into()),
+        }
+    }
+
     /// The stems' strips in output order.
     pub fn stems(&self) -> [&StemParams; NUM_STEMS] {
         [&self.drums, &self.bass, &self.other]
+    }
+
+    /// The remix the parameters ask for now.
+    pub fn mix(&self) -> Mix {
+        let stems = self.stems();
+        Mix {
+            gain_db: stems.map(|p| p.gain_db.value()),
+            mute: stems.map(|p| p.mute.value()),
+            solo: stems.map(|p| p.solo.value()),
+            bypass: self.bypass.value(),
+        }
     }
 }

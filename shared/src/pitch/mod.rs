@@ -73,26 +73,126 @@ pub struct PitchSettings {
 impl Default for PitchSettings {
     fn default() -> Self {
         Self {
-            min_hz: 40.0,
-            max_hz: 2000.0,
-            reference_hz: 440.0,
-            voicing_threshold: 0.1,
+            min_hz: schema::MIN_HZ.default,
+            max_hz: schema::MAX_HZ.default,
+            reference_hz: schema::REFERENCE_HZ.default,
+            voicing_threshold: schema::VOICING_THRESHOLD.default,
         }
     }
 }
 
 impl PitchSettings {
-    fn sanitized(self) -> Self {
-        let finite_or = |x: f32, d: f32| if x.is_finite() { x } else { d };
-        let min_hz = finite_or(self.min_hz, 40.0).clamp(MIN_RANGE_HZ, MAX_RANGE_HZ / 2.0);
-        let max_hz = finite_or(self.max_hz, 2000.0).clamp(min_hz * 2.0, MAX_RANGE_HZ);
+    /// The settings inside their schema ranges, with the search range ordered and at least
+    /// an octave wide.
+    pub fn sanitized(self) -> Self {
+        let (a, b) = (
+            schema::MIN_HZ.clamp(self.min_hz),
+            schema::MAX_HZ.clamp(self.max_hz),
+        );
+        let min_hz = a.min(b).min(MAX_RANGE_HZ / 2.0);
+        let max_hz = a.max(b).max(min_hz * 2.0);
         Self {
             min_hz,
             max_hz,
-            reference_hz: finite_or(self.reference_hz, 440.0).clamp(415.0, 466.0),
-            voicing_threshold: finite_or(self.voicing_threshold, 0.1).clamp(0.0, 1.0),
+            reference_hz: schema::REFERENCE_HZ.clamp(self.reference_hz),
+            voicing_threshold: schema::VOICING_THRESHOLD.clamp(self.voicing_threshold),
         }
     }
+}
+
+/// Prism Pitch's parameters, stated once (see [`crate::params`]).
+pub mod schema {
+    use super::{MAX_RANGE_HZ, MIN_RANGE_HZ};
+    use crate::params::{BoolSpec, FloatSpec, IntSpec, Spec, Taper};
+
+    pub use crate::params::REFERENCE_HZ;
+
+    const fn hz(
+        id: &'static str,
+        name: &'static str,
+        flag: &'static str,
+        default: f32,
+    ) -> FloatSpec {
+        FloatSpec {
+            id,
+            name,
+            flag: Some(flag),
+            min: MIN_RANGE_HZ,
+            max: MAX_RANGE_HZ,
+            default,
+            step: 1.0,
+            unit: " Hz",
+            taper: Taper::Skewed(-2.0),
+        }
+    }
+
+    /// Lowest pitch searched.
+    pub const MIN_HZ: FloatSpec = hz("min_hz", "Lowest Pitch", "fmin", 40.0);
+    /// Highest pitch searched.
+    pub const MAX_HZ: FloatSpec = hz("max_hz", "Highest Pitch", "fmax", 2000.0);
+    /// Minimum voicing probability of a voiced frame.
+    pub const VOICING_THRESHOLD: FloatSpec = FloatSpec {
+        id: "voicing",
+        name: "Voicing Threshold",
+        flag: Some("voicing-threshold"),
+        min: 0.0,
+        max: 1.0,
+        default: 0.1,
+        step: 0.01,
+        unit: "",
+        taper: Taper::Linear,
+    };
+    /// Send notes and pitch bend (`prism pitch --midi FILE` writes them).
+    pub const MIDI_OUT: BoolSpec = BoolSpec {
+        id: "midi_out",
+        name: "MIDI Out",
+        flag: None,
+        default: true,
+    };
+    /// Pitch-bend range of the receiving synth (sent to it as RPN 0).
+    pub const BEND_RANGE: IntSpec = IntSpec {
+        id: "bend",
+        name: "Bend Range",
+        flag: Some("bend-range"),
+        min: 1,
+        max: 24,
+        default: 2,
+        unit: " st",
+    };
+    /// Minimum note length.
+    pub const MIN_NOTE_MS: FloatSpec = FloatSpec {
+        id: "min_note",
+        name: "Minimum Note Length",
+        flag: Some("min-note-ms"),
+        min: 0.0,
+        max: 500.0,
+        default: 40.0,
+        step: 1.0,
+        unit: " ms",
+        taper: Taper::Skewed(-1.0),
+    };
+    /// Transposition of the sent notes.
+    pub const TRANSPOSE: IntSpec = IntSpec {
+        id: "transpose",
+        name: "Transpose",
+        flag: Some("transpose"),
+        min: -24,
+        max: 24,
+        default: 0,
+        unit: " st",
+    };
+
+    /// Every parameter, in the plugin's order.
+    pub const ALL: &[Spec] = &[
+        Spec::Float(&MIN_HZ),
+        Spec::Float(&MAX_HZ),
+        Spec::Float(&REFERENCE_HZ),
+        Spec::Float(&VOICING_THRESHOLD),
+        Spec::Bool(&MIDI_OUT),
+        Spec::Int(&BEND_RANGE),
+        Spec::Float(&MIN_NOTE_MS),
+        Spec::Int(&TRANSPOSE),
+    ];
 }
 
 /// One decided frame. `Copy` and small, so it can travel through a lock-free ring.

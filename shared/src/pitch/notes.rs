@@ -8,6 +8,8 @@
 //! ends or changes before the minimum note length. Velocity comes from the level at the
 //! onset; the deviation from the note within it is sent as pitch bend.
 
+use super::schema;
+
 /// Voiced frames needed to start a note (≈ 5.8 ms at 44.1 kHz).
 pub const ON_FRAMES: u32 = 2;
 /// Frames off the note needed to change note by a leap.
@@ -48,8 +50,8 @@ const BEND_STEP_SEMITONES: f32 = 0.01;
 pub struct NoteSettings {
     /// Produce MIDI at all.
     pub enabled: bool,
-    /// Pitch-bend range of the receiving synth, semitones (1..=24).
-    pub bend_range: f32,
+    /// Pitch-bend range of the receiving synth, semitones ([`schema::BEND_RANGE`]).
+    pub bend_range: i32,
     /// Minimum note length, ms.
     pub min_note_ms: f32,
     /// Transposition of the sent notes, semitones.
@@ -60,9 +62,9 @@ impl Default for NoteSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            bend_range: 2.0,
-            min_note_ms: 40.0,
-            transpose: 0,
+            bend_range: schema::BEND_RANGE.default,
+            min_note_ms: schema::MIN_NOTE_MS.default,
+            transpose: schema::TRANSPOSE.default,
         }
     }
 }
@@ -165,17 +167,9 @@ impl NoteSegmenter {
     /// Updates the settings. A disabled output releases its note on the next frame.
     pub fn set_settings(&mut self, settings: NoteSettings) {
         let mut s = settings;
-        s.bend_range = if s.bend_range.is_finite() {
-            s.bend_range.clamp(1.0, 24.0)
-        } else {
-            2.0
-        };
-        s.min_note_ms = if s.min_note_ms.is_finite() {
-            s.min_note_ms.clamp(0.0, 2000.0)
-        } else {
-            40.0
-        };
-        s.transpose = s.transpose.clamp(-48, 48);
+        s.bend_range = schema::BEND_RANGE.clamp(s.bend_range);
+        s.min_note_ms = schema::MIN_NOTE_MS.clamp(s.min_note_ms);
+        s.transpose = schema::TRANSPOSE.clamp(s.transpose);
         self.settings = s;
     }
 
@@ -240,7 +234,7 @@ impl NoteSegmenter {
     }
 
     fn bend_value(&self, deviation: f32) -> f32 {
-        (deviation / self.settings.bend_range).clamp(-1.0, 1.0)
+        (deviation / self.settings.bend_range as f32).clamp(-1.0, 1.0)
     }
 
     /// Advances by one frame. `pitch` is in semitones relative to the reference (MIDI
@@ -272,7 +266,7 @@ impl NoteSegmenter {
                 }
                 self.off_count = 0;
                 let deviation = pitch - note as f32;
-                let leap = deviation.abs() > LEAP_SEMITONES.min(self.settings.bend_range);
+                let leap = deviation.abs() > LEAP_SEMITONES.min(self.settings.bend_range as f32);
                 if deviation.abs() > 0.5 + HYSTERESIS_SEMITONES {
                     self.change_count += 1;
                 } else {
@@ -312,8 +306,10 @@ impl NoteSegmenter {
                     self.start(note, pitch, level_db, out);
                 } else if key.is_some() && (deviation - self.last_bend).abs() >= BEND_STEP_SEMITONES
                 {
-                    self.last_bend =
-                        deviation.clamp(-self.settings.bend_range, self.settings.bend_range);
+                    self.last_bend = deviation.clamp(
+                        -(self.settings.bend_range as f32),
+                        self.settings.bend_range as f32,
+                    );
                     out.push(MidiOut::PitchBend {
                         value: self.bend_value(deviation),
                     });

@@ -163,6 +163,8 @@ pub enum ModelSource {
     Default,
     /// An ONNX file's bytes (a user's model).
     Bytes(Arc<[u8]>),
+    /// An ONNX file, read on the worker (a user's model saved with a session by its path).
+    File(std::path::PathBuf),
     /// No model: HPSS only.
     None,
     /// A custom loader (another model store; the tests' faulty loaders), run on the worker
@@ -406,29 +408,42 @@ fn load_source(source: &ModelSource, telemetry: &SplitTelemetry) -> Option<Neura
                 None
             }
         },
-        ModelSource::Bytes(b) => {
-            match NeuralModel::load(b) {
-                Ok(m) => {
-                    telemetry.set_status(StatusCode::Ready, "user model");
-                    Some(m)
-                }
-                Err(e) => match default_model() {
-                    Ok(m) => {
-                        telemetry.set_status(
-                            StatusCode::Ready,
-                            &format!("user model rejected ({e}); using the built-in model"),
-                        );
-                        Some(m)
-                    }
-                    Err(e2) => {
-                        telemetry.set_status(
-                        StatusCode::LoadFailed,
-                        &format!("user model rejected ({e}); built-in model: {e2}; running HPSS instead"),
-                    );
-                        None
-                    }
-                },
-            }
+        ModelSource::Bytes(b) => user_model(NeuralModel::load(b), telemetry),
+        ModelSource::File(path) => {
+            let loaded = std::fs::read(path)
+                .map_err(|e| ModelError::Unreadable(format!("{}: {e}", path.display())))
+                .and_then(|bytes| NeuralModel::load(&bytes));
+            user_model(loaded, telemetry)
+        }
+    }
+}
+
+/// A user's model, or the built-in one if it is rejected (the status says why).
+fn user_model(
+    loaded: Result<NeuralModel, ModelError>,
+    telemetry: &SplitTelemetry,
+) -> Option<NeuralModel> {
+    let e = match loaded {
+        Ok(m) => {
+            telemetry.set_status(StatusCode::Ready, "user model");
+            return Some(m);
+        }
+        Err(e) => e,
+    };
+    match default_model() {
+        Ok(m) => {
+            telemetry.set_status(
+                StatusCode::Ready,
+                &format!("user model rejected ({e}); using the built-in model"),
+            );
+            Some(m)
+        }
+        Err(e2) => {
+            telemetry.set_status(
+                StatusCode::LoadFailed,
+                &format!("user model rejected ({e}); built-in model: {e2}; running HPSS instead"),
+            );
+            None
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod bins;
 pub mod display;
 pub mod engine;
 pub mod model;
+pub mod remix;
+pub mod schema;
 
 pub use engine::{
     Deadline, FrameView, ModelLoader, ModelSource, ModelSwap, SplitEngine, SplitMode,

@@ -34,6 +34,9 @@ pub enum ModelError {
     /// The file is empty.
     #[error("the model file is empty")]
     Empty,
+    /// The file cannot be read (the path and the system's reason).
+    #[error("cannot read {0}")]
+    Unreadable(String),
     /// tract could not parse or optimise it.
     #[error("not a loadable ONNX model: {0}")]
     Load(String),

@@ -1,0 +1,133 @@
+//! The editor side of the shell: one egui application type for every plugin, and the
+//! bounded frame history each editor draws from.
+//!
+//! Runs on the GUI thread only. Frames arrive through the SPSC ring the audio thread fills
+//! while the editor is open ([`prism_shared::gui`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use nice_plug::context::gui::GuiContext;
+use nice_plug::prelude::*;
+use nice_plug_egui::{
+    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
+};
+
+/// What a plugin's editor draws. The shell owns the window and the host context.
+pub trait View: Send + 'static {
+    /// The window opened (again): start from a clean history.
+    fn opened(&mut self) {}
+    /// One repaint. `setter` changes parameters as gestures the host records.
+    fn ui(&mut self, ui: &mut egui::Ui, setter: &ParamSetter);
+}
+
+/// The egui application of a plugin editor.
+pub struct App<V> {
+    view: V,
+    gui: Option<GuiContext>,
+}
+
+/// The editor type of a plugin whose view is `V`.
+pub type Editor<V> = EguiEditor<App<V>>;
+
+/// Creates the editor window's application (called once per plugin instance).
+pub fn create<V: View>(title: &str, state: Arc<EguiEditorState>, view: V) -> Option<Editor<V>> {
+    let settings = EguiNiceSettings::new()
+        .with_tile(title)
+        .with_resize_hint(ResizeHint::RESIZABLE);
+    let repaint = nice_plug_egui::RepaintNotifier::default();
+    create_egui_editor(state, repaint, settings, App { view, gui: None })
+}
+
+impl<V: View> NiceEguiApp for App<V> {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        egui_ctx.set_visuals(egui::Visuals::dark());
+        self.gui = Some(gui);
+        self.view.opened();
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        if let Some(gui) = &self.gui {
+            let setter = gui.param_setter();
+            self.view.ui(ui, &setter);
+        }
+        ui.ctx().request_repaint();
+    }
+}
+
+/// The last frames an editor shows, fed from the audio thread's ring.
+pub struct History<T> {
+    rx: rtrb::Consumer<T>,
+    frames: VecDeque<T>,
+    capacity: usize,
+}
+
+impl<T: Copy> History<T> {
+    /// A history of at most `capacity` frames (allocates once, here).
+    pub fn new(rx: rtrb::Consumer<T>, capacity: usize) -> Self {
+        Self {
+            rx,
+            frames: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Takes every frame waiting in the ring (calling `each` on it), then keeps the newest
+    /// `keep` frames.
+    pub fn drain(&mut self, keep: usize, mut each: impl FnMut(&T)) {
+        while let Ok(frame) = self.rx.pop() {
+            if self.frames.len() == self.capacity {
+                self.frames.pop_front();
+            }
+            each(&frame);
+            self.frames.push_back(frame);
+        }
+        while self.frames.len() > keep.min(self.capacity) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// Forgets every frame (the ring's waiting frames are dropped at the next drain's pace).
+    pub fn clear(&mut self) {
+        self.frames.clear();
+    }
+
+    /// The frames, oldest first.
+    pub fn frames(&self) -> &VecDeque<T> {
+        &self.frames
+    }
+
+    /// The most frames it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// A checkbox for an on/off parameter, labelled with its name.
+pub fn toggle(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam) {
+    let mut value = param.value();
+    if ui.checkbox(&mut value, param.name()).changed() {
+        set_bool(setter, param, value);
+    }
+}
+
+/// A toggle button for an on/off parameter (a channel strip's M / S).
+pub fn toggle_button(ui: &mut egui::Ui, setter: &ParamSetter, param: &BoolParam, label: &str) {
+    let mut value = param.value();
+    if ui.toggle_value(&mut value, label).changed() {
+        set_bool(setter, param, value);
+    }
+}
+
+/// Sets an on/off parameter as one host gesture.
+fn set_bool(setter: &ParamSetter, param: &BoolParam, value: bool) {
+    setter.begin_set_parameter(param);
+    setter.set_parameter(param, value);
+    setter.end_set_parameter(param);
+}
