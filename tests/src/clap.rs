@@ -517,6 +517,31 @@ impl OutEvent {
         }
     }
 
+    /// The event as the three bytes of a MIDI 1.0 channel message, if it is a note or a MIDI
+    /// event: CLAP notes as 0x9n / 0x8n (velocity × 127, rounded; release velocity 0).
+    pub fn as_wire(&self) -> Option<[u8; 3]> {
+        let note = |status: u8, channel: i16, key: i16, velocity: f64| {
+            let channel = u8::try_from(channel).ok().filter(|c| *c < 16)?;
+            let key = u8::try_from(key).ok().filter(|k| *k < 128)?;
+            Some([
+                status | channel,
+                key,
+                (velocity * 127.0).round().clamp(0.0, 127.0) as u8,
+            ])
+        };
+        match *self {
+            OutEvent::NoteOn {
+                channel,
+                key,
+                velocity,
+                ..
+            } => note(0x90, channel, key, velocity),
+            OutEvent::NoteOff { channel, key, .. } => note(0x80, channel, key, 0.0),
+            OutEvent::Midi { data, .. } => Some(data),
+            _ => None,
+        }
+    }
+
     /// `Some((key, velocity))` if this is a note-on, whether sent as a CLAP note event or as
     /// a MIDI 0x9n message with non-zero velocity.
     pub fn as_note_on(&self) -> Option<(u8, f64)> {

@@ -24,6 +24,9 @@
 //! `plugin_sample + 1 == end_sample == round(cli_start_s * 44100)` (the `.lab` has 6 decimals,
 //! 0.02 samples at 44.1 kHz).
 //!
+//! The CLI also writes `--midi`: its messages (status and data bytes, one tick per sample)
+//! must equal the plugin's note events, message for message and sample for sample.
+//!
 //! Asserted: the same sequence of chord changes (labels, including any change to `N`) at
 //! exactly those samples, and that the plugin's note-offs at each change release exactly the
 //! notes it held. CLI binary: `$PRISM_BIN_DIR/prism`, else `<target dir>/debug/prism`; a
@@ -93,13 +96,15 @@ fn progression() -> Vec<Vec<f32>> {
     vec![left, right]
 }
 
-/// Runs the CLI and returns the `.lab` text.
-fn run_cli(bin: &Path, wav: &Path, lab: &Path, block: usize) -> Result<String> {
+/// Runs the CLI and returns the `.lab` text (and writes the chord MIDI to `midi`).
+fn run_cli(bin: &Path, wav: &Path, lab: &Path, midi: &Path, block: usize) -> Result<String> {
     let output = Command::new(bin)
         .arg("chroma")
         .arg(wav)
         .arg("--lab")
         .arg(lab)
+        .arg("--midi")
+        .arg(midi)
         .args(["--block", &block.to_string(), "-q"])
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
@@ -284,7 +289,8 @@ fn compare(
 
     // The CLI.
     let lab_path = wav.with_file_name(format!("block-{block}.lab"));
-    let lab = run_cli(bin, wav, &lab_path, block)?;
+    let midi_path = wav.with_file_name(format!("block-{block}.mid"));
+    let lab = run_cli(bin, wav, &lab_path, &midi_path, block)?;
     let cli = lab_changes(&lab, len as u64).with_context(|| format!("the .lab:\n{lab}"))?;
 
     // The plugin, with default parameters.
@@ -308,6 +314,35 @@ fn compare(
         Placement::OutOfPlace,
     )?;
     let from_plugin = plugin_changes(&result.events).context("the plugin's note events")?;
+
+    // `prism chroma --midi` writes what the plugin sends, sample for sample (the file also
+    // releases the last chord at its end, where the host stopped sending audio).
+    let bytes = std::fs::read(&midi_path).with_context(|| format!("{}", midi_path.display()))?;
+    let file: Vec<(u64, [u8; 3])> = prism_cli::midi_file::read(&bytes)?
+        .into_iter()
+        .filter(|&(sample, _)| sample < len as u64)
+        .map(|(sample, m)| (sample, m.0))
+        .collect();
+    let sent: Vec<(u64, [u8; 3])> = result
+        .events
+        .iter()
+        .filter_map(|e| Some((u64::from(e.time()), e.as_wire()?)))
+        .collect();
+    ensure!(
+        file.len() >= 12,
+        "prism chroma --midi wrote only {} messages for four chords",
+        file.len()
+    );
+    if let Some(i) = (0..file.len().max(sent.len())).find(|&i| file.get(i) != sent.get(i)) {
+        bail!(
+            "prism chroma --midi and the plugin's MIDI differ at message #{i}: file {:?}, \
+             plugin {:?} ({} vs {} messages)",
+            file.get(i),
+            sent.get(i),
+            file.len(),
+            sent.len()
+        );
+    }
 
     let report = format!(
         "CLI (prism chroma --block {block}), from its .lab:\n{}\n\

@@ -186,3 +186,106 @@ fn pitch_reset_mid_note_releases_it() {
         "reset must release the held note at once"
     );
 }
+
+/// The RPN 0 (pitch-bend sensitivity) messages of `events`: `(sample, semitones)` for every
+/// complete CC 101 = 0, CC 100 = 0, CC 6 = semitones, CC 38 = 0 run, which must be followed
+/// by the null RPN (CC 101 = 127, CC 100 = 127).
+fn bend_range_announcements(events: &[OutEvent]) -> Vec<(u32, u8)> {
+    let ccs: Vec<(u32, u8, u8)> = events
+        .iter()
+        .filter_map(|e| match *e {
+            OutEvent::Midi { time, data, .. } if data[0] & 0xF0 == 0xB0 => {
+                Some((time, data[1], data[2]))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for w in ccs.windows(6) {
+        let pattern: Vec<(u8, u8)> = w.iter().map(|&(_, cc, v)| (cc, v)).collect();
+        if pattern[0] == (101, 0) && pattern[1] == (100, 0) && pattern[3] == (38, 0) {
+            assert_eq!(pattern[2].0, 6, "RPN 0 without data entry: {pattern:?}");
+            assert_eq!(
+                &pattern[4..],
+                &[(101, 127), (100, 127)],
+                "no null RPN after RPN 0"
+            );
+            assert!(
+                w.iter().all(|c| c.0 == w[0].0),
+                "RPN split over samples: {w:?}"
+            );
+            out.push((w[0].0, pattern[2].1));
+        }
+    }
+    out
+}
+
+#[test]
+fn pitch_sends_the_bend_range_before_its_first_note_and_when_it_changes() {
+    const TEST: &str = "pitch_sends_the_bend_range_before_its_first_note_and_when_it_changes";
+    if prism_tests::isolate::in_parent(TEST) {
+        return;
+    }
+    let Some(bundle) = pitch_bundle(TEST) else {
+        return;
+    };
+    let mut p = bundle.instantiate(PITCH_CLAP_ID).unwrap();
+    let bend = p.param_by_name("Bend Range").unwrap();
+    let twelve = p
+        .param_text_to_value(bend.id, "12")
+        .expect("Bend Range parses \"12\"");
+    p.activate(48_000.0, 1, 512).unwrap();
+    let (x, _) = melody(48_000.0);
+    let half = x.len() / 2;
+    let stereo = |a: usize, b: usize| vec![x[a..b].to_vec(), x[a..b].to_vec()];
+    let first = p
+        .process_signal(
+            &stereo(0, half),
+            &signal::block_sizes(half, &[256], 512),
+            Placement::OutOfPlace,
+        )
+        .unwrap();
+    let announced = bend_range_announcements(&first.events);
+    assert_eq!(
+        announced,
+        [(0, 2)],
+        "the default range (2) once, at the start"
+    );
+    let first_note = first
+        .events
+        .iter()
+        .find_map(|e| e.as_note_on().map(|_| e.time()));
+    let rpn_index = first
+        .events
+        .iter()
+        .position(|e| matches!(e, OutEvent::Midi { data, .. } if data[0] & 0xF0 == 0xB0));
+    let note_index = first.events.iter().position(|e| e.as_note_on().is_some());
+    assert!(first_note.is_some(), "the first half has notes");
+    assert!(rpn_index < note_index, "RPN 0 comes before the first note");
+
+    // The range changes mid-stream (an automation event at the block's first sample): the
+    // new range goes out at once, in that block, before any later note.
+    let block = stereo(half, half + 256);
+    let change = prism_tests::clap::ProcessOptions {
+        placement: Placement::OutOfPlace,
+        events: vec![prism_tests::clap::InEvent::ParamValue {
+            time: 0,
+            id: bend.id,
+            value: twelve,
+        }],
+    };
+    let r = p.process(&block, &change).unwrap();
+    assert_eq!(bend_range_announcements(&r.events), [(0, 12)]);
+    let rest = x.len() - half - 256;
+    let later = p
+        .process_signal(
+            &stereo(half + 256, x.len()),
+            &signal::block_sizes(rest, &[256], 512),
+            Placement::OutOfPlace,
+        )
+        .unwrap();
+    assert!(
+        bend_range_announcements(&later.events).is_empty(),
+        "sent once per change"
+    );
+}

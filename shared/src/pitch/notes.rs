@@ -58,6 +58,18 @@ pub struct NoteSettings {
     pub transpose: i32,
 }
 
+impl NoteSettings {
+    /// The settings inside their schema ranges.
+    pub fn sanitized(self) -> Self {
+        Self {
+            bend_range: schema::BEND_RANGE.clamp(self.bend_range),
+            min_note_ms: schema::MIN_NOTE_MS.clamp(self.min_note_ms),
+            transpose: schema::TRANSPOSE.clamp(self.transpose),
+            ..self
+        }
+    }
+}
+
 impl Default for NoteSettings {
     fn default() -> Self {
         Self {
@@ -166,10 +178,7 @@ impl NoteSegmenter {
 
     /// Updates the settings. A disabled output releases its note on the next frame.
     pub fn set_settings(&mut self, settings: NoteSettings) {
-        let mut s = settings;
-        s.bend_range = schema::BEND_RANGE.clamp(s.bend_range);
-        s.min_note_ms = schema::MIN_NOTE_MS.clamp(s.min_note_ms);
-        s.transpose = schema::TRANSPOSE.clamp(s.transpose);
+        let s = settings.sanitized();
         self.settings = s;
     }
 

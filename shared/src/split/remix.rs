@@ -37,13 +37,14 @@ impl Default for Mix {
 }
 
 impl Mix {
-    /// Each stem's linear gain with mute and solo applied.
+    /// Each stem's linear gain with mute and solo applied (gains clamped to the schema's
+    /// range).
     pub fn gains(&self) -> [f32; NUM_STEMS] {
         let any_solo = self.solo.iter().any(|&s| s);
         std::array::from_fn(|s| {
             let audible = !self.mute[s] && (!any_solo || self.solo[s]);
             if audible {
-                10f32.powf(self.gain_db[s] / 20.0)
+                10f32.powf(super::schema::STEM_GAIN.clamp(self.gain_db[s]) / 20.0)
             } else {
                 0.0
             }
