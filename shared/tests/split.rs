@@ -1,14 +1,15 @@
 //! Prism Split: the shipped model in tract against PyTorch, model faults, the deadline
 //! policy, and the stems' sum.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prism_shared::infer::Model;
 use prism_shared::split::{
-    parity_signal, Deadline, ModelError, ModelSource, NeuralModel, SplitEngine, SplitMode,
-    SplitSettings, StatusCode, AUTO_MAX_WAIT, DEFAULT_MODEL, MODEL_BINS, NUM_STEMS,
-    OFFLINE_MAX_WAIT,
+    parity_signal, Deadline, ModelError, ModelLoader, ModelSource, NeuralModel, SplitEngine,
+    SplitMode, SplitModel, SplitSettings, StatusCode, AUTO_MAX_WAIT, DEFAULT_MODEL, MODEL_BINS,
+    NUM_STEMS, OFFLINE_MAX_WAIT,
 };
 use prism_shared::stft::SpectralEngine;
 use prism_shared::Processor;
@@ -26,7 +27,7 @@ fn fixture_path() -> std::path::PathBuf {
     match other_model() {
         Some(model) => model.with_extension("parity.bin"),
         None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../bundle/models/split/prism-split-v1.parity.bin"),
+            .join("../bundle/models/split/prism-split-v2.parity.bin"),
     }
 }
 
@@ -263,19 +264,10 @@ fn stems_sum_to_the_delayed_input() {
 
 #[test]
 fn a_stalled_worker_never_blocks_the_audio_thread_and_misses_go_to_other() {
-    let mut engine = SplitEngine::new(SplitSettings {
-        mode: SplitMode::Neural,
-        deadline: Deadline::RealTime,
-        model: ModelSource::Default,
-    });
-    engine.prepare(44_100.0, 128, 2);
-    assert_eq!(
-        engine.wait_until_loaded(Duration::from_secs(60)),
-        StatusCode::Ready
-    );
+    let (mut engine, stall) = loaded_engine(Deadline::RealTime, 128);
     let telemetry = engine.telemetry();
     // Stall forever: if process() waited for the worker, this test would hang.
-    telemetry.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    stall.store(u32::MAX, Ordering::Relaxed);
     let input = stereo_music(1.0);
     let outs = run_engine(&mut engine, &input, 128);
     let misses = telemetry.misses.load(Ordering::Relaxed);
@@ -296,7 +288,7 @@ fn a_stalled_worker_never_blocks_the_audio_thread_and_misses_go_to_other() {
     }
     // The worker resumes: at real-time pace (one 128-sample block per 2.9 ms) the masks
     // come back.
-    telemetry.inject_stall_us.store(0, Ordering::Relaxed);
+    stall.store(0, Ordering::Relaxed);
     let block = stereo_music(128.0 / 44_100.0);
     let mut hits = 0;
     // Up to ~10 s: a loaded machine (parallel tests, debug build) may need a while.
@@ -474,7 +466,6 @@ fn models_of_the_wrong_interface_are_rejected_with_the_reason() {
 
 #[test]
 fn a_model_loader_that_panics_leaves_the_engine_in_hpss_mode_saying_why() {
-    use prism_shared::split::ModelLoader;
     // The panic message would be printed by the default hook; keep the test output clean.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -529,33 +520,82 @@ fn relative_error(a: &[Vec<Vec<f32>>], b: &[Vec<Vec<f32>>], range: std::ops::Ran
     err / energy.max(1e-30)
 }
 
-fn loaded_engine(deadline: Deadline, max_block: usize) -> SplitEngine {
+/// The built-in network behind a switch the test holds: the worker sleeps that many µs
+/// before every frame, and `u32::MAX` stalls it until the switch changes (for at most a
+/// minute, so a failing test cannot hang the suite). The stall lives in the test's model,
+/// not in the engine.
+struct Stalling {
+    net: NeuralModel,
+    stall_us: Arc<AtomicU32>,
+}
+
+impl Model for Stalling {
+    type Input = <NeuralModel as Model>::Input;
+    type Output = <NeuralModel as Model>::Output;
+    type Error = ModelError;
+    fn reset(&mut self) {
+        Model::reset(&mut self.net);
+    }
+    fn step(&mut self, input: &Self::Input, output: &mut Self::Output) -> Result<(), ModelError> {
+        let started = Instant::now();
+        loop {
+            match self.stall_us.load(Ordering::Relaxed) {
+                u32::MAX if started.elapsed() < Duration::from_secs(60) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                u32::MAX => break,
+                0 => break,
+                us => {
+                    std::thread::sleep(Duration::from_micros(us as u64));
+                    break;
+                }
+            }
+        }
+        Model::step(&mut self.net, input, output)
+    }
+}
+
+/// A model source whose worker the returned switch can stall ([`Stalling`]).
+fn stallable() -> (ModelSource, Arc<AtomicU32>) {
+    let stall_us = Arc::new(AtomicU32::new(0));
+    let switch = stall_us.clone();
+    let loader = ModelLoader(Arc::new(move || {
+        let net = NeuralModel::load_default()?;
+        let stall_us = switch.clone();
+        Ok(Box::new(Stalling { net, stall_us }) as SplitModel)
+    }));
+    (ModelSource::Loader(loader), stall_us)
+}
+
+/// An engine with the built-in network, loaded, and the switch that stalls its worker.
+fn loaded_engine(deadline: Deadline, max_block: usize) -> (SplitEngine, Arc<AtomicU32>) {
+    let (model, stall) = stallable();
     let mut engine = SplitEngine::new(SplitSettings {
         mode: SplitMode::Neural,
         deadline,
-        model: ModelSource::Default,
+        model,
     });
     engine.prepare(44_100.0, max_block, 2);
     assert_eq!(
         engine.wait_until_loaded(Duration::from_secs(60)),
         StatusCode::Ready
     );
-    engine
+    (engine, stall)
 }
 
 #[test]
 fn auto_deadline_waits_only_when_the_host_runs_ahead_of_real_time() {
     let input = stereo_music(3.0);
-    let mut offline = loaded_engine(Deadline::Wait, 256);
+    let (mut offline, _) = loaded_engine(Deadline::Wait, 256);
     let reference = run_engine(&mut offline, &input, 256);
     // A host bouncing without saying so, with a worker slower than the feed (2 ms per
     // frame): real time misses most frames; auto misses only until it sees the lead.
     let mut misses = Vec::new();
     let mut outs = Vec::new();
     for deadline in [Deadline::RealTime, Deadline::Auto] {
-        let mut engine = loaded_engine(deadline, 256);
+        let (mut engine, stall) = loaded_engine(deadline, 256);
         let t = engine.telemetry();
-        t.inject_stall_us.store(2_000, Ordering::Relaxed);
+        stall.store(2_000, Ordering::Relaxed);
         outs.push(run_engine(&mut engine, &input, 256));
         misses.push(t.misses.load(Ordering::Relaxed));
         assert!(t.frames.load(Ordering::Relaxed) > 500);
@@ -589,9 +629,9 @@ fn auto_deadline_waits_only_when_the_host_runs_ahead_of_real_time() {
 fn auto_deadline_at_real_time_pace_never_waits_for_a_stalled_worker() {
     // Paced like a sound card (one 128-sample block per 2.9 ms), a worker that stalls
     // forever: every block returns at once and the misses go to "other".
-    let mut engine = loaded_engine(Deadline::Auto, 128);
+    let (mut engine, stall) = loaded_engine(Deadline::Auto, 128);
     let t = engine.telemetry();
-    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    stall.store(u32::MAX, Ordering::Relaxed);
     let input = stereo_music(0.5);
     let mut slowest = Duration::ZERO;
     let period = Duration::from_secs_f64(128.0 / 44_100.0);
@@ -620,7 +660,7 @@ fn auto_deadline_at_real_time_pace_never_waits_for_a_stalled_worker() {
         slowest < AUTO_MAX_WAIT / 2,
         "a block took {slowest:?}: the audio thread waited"
     );
-    t.inject_stall_us.store(0, Ordering::Relaxed);
+    stall.store(0, Ordering::Relaxed);
 }
 
 /// CPU time this thread has used (Linux `schedstat`: nanoseconds on a CPU), to tell a
@@ -637,9 +677,9 @@ fn an_offline_render_blocks_on_a_slow_worker_instead_of_spinning() {
     // sched_yield while it waited for masks (299 s of system CPU in 400 s): a waiting thread
     // that burns a core starves the very worker it waits for. A worker that takes 5 ms per
     // frame: the render waits most of its wall time and must spend almost none of it on a CPU.
-    let mut engine = loaded_engine(Deadline::Wait, 256);
+    let (mut engine, stall) = loaded_engine(Deadline::Wait, 256);
     let t = engine.telemetry();
-    t.inject_stall_us.store(5_000, Ordering::Relaxed);
+    stall.store(5_000, Ordering::Relaxed);
     let input = stereo_music(0.5);
     let (Some(cpu0), wall0) = (thread_cpu_time(), Instant::now()) else {
         println!("no /proc/thread-self/schedstat: skipped");
@@ -647,7 +687,7 @@ fn an_offline_render_blocks_on_a_slow_worker_instead_of_spinning() {
     };
     let outs = run_engine(&mut engine, &input, 256);
     let (cpu, wall) = (thread_cpu_time().unwrap() - cpu0, wall0.elapsed());
-    t.inject_stall_us.store(0, Ordering::Relaxed);
+    stall.store(0, Ordering::Relaxed);
     println!("offline render with a 5 ms/frame worker: wall {wall:?}, audio thread CPU {cpu:?}");
     assert_eq!(t.misses.load(Ordering::Relaxed), 0, "offline renders wait");
     assert!(
@@ -667,14 +707,14 @@ fn an_offline_render_blocks_on_a_slow_worker_instead_of_spinning() {
 fn an_offline_render_gives_up_on_a_stalled_worker_after_a_bounded_wait() {
     // A worker that never answers: the render still ends, after one bounded wait, with the
     // misses' fallback (delayed dry in "other").
-    let mut engine = loaded_engine(Deadline::Wait, 256);
+    let (mut engine, stall) = loaded_engine(Deadline::Wait, 256);
     let t = engine.telemetry();
-    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    stall.store(u32::MAX, Ordering::Relaxed);
     let input = stereo_music(1.0);
     let t0 = Instant::now();
     let outs = run_engine(&mut engine, &input, 256);
     let took = t0.elapsed();
-    t.inject_stall_us.store(0, Ordering::Relaxed);
+    stall.store(0, Ordering::Relaxed);
     println!("offline render with a stalled worker took {took:?}");
     assert!(took < OFFLINE_MAX_WAIT * 3, "{took:?}");
     assert!(t.misses.load(Ordering::Relaxed) > 100);
@@ -690,14 +730,13 @@ fn an_offline_render_gives_up_on_a_stalled_worker_after_a_bounded_wait() {
 fn auto_deadline_gives_up_on_a_stalled_worker_during_a_bounce() {
     // Fed as fast as possible with a worker that never answers: the first wait times out,
     // then the engine stops waiting (a bounce of a broken model does not take forever).
-    let mut engine = loaded_engine(Deadline::Auto, 256);
-    let t = engine.telemetry();
-    t.inject_stall_us.store(u32::MAX, Ordering::Relaxed);
+    let (mut engine, stall) = loaded_engine(Deadline::Auto, 256);
+    stall.store(u32::MAX, Ordering::Relaxed);
     let input = stereo_music(2.0);
     let t0 = Instant::now();
     let outs = run_engine(&mut engine, &input, 256);
     let took = t0.elapsed();
-    t.inject_stall_us.store(0, Ordering::Relaxed);
+    stall.store(0, Ordering::Relaxed);
     println!("bounce with a stalled worker took {took:?}");
     assert!(took < AUTO_MAX_WAIT * 5, "{took:?}");
     let lat = 1024 + 256;
@@ -725,7 +764,7 @@ fn an_offline_render_does_not_depend_on_the_silence_before_it() {
                     .collect()
             })
             .collect();
-        let mut engine = loaded_engine(Deadline::Wait, 512);
+        let (mut engine, _) = loaded_engine(Deadline::Wait, 512);
         let outs = run_engine(&mut engine, &input, 333);
         for stem in &outs {
             for ch in stem {

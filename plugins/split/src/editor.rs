@@ -6,7 +6,9 @@
 //! while this editor is open. A user model is read and validated here, off the audio
 //! thread, and handed to the engine's worker only if it fits.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use atomic_float::AtomicF32;
 use std::sync::Arc;
 
 use egui::{Color32, ColorImage, FontId, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
@@ -19,7 +21,20 @@ use prism_shared::split::{
     ModelSwap, NeuralModel, SplitTelemetry, StatusCode, NUM_STEMS, STEM_NAMES,
 };
 
-use crate::{Meters, SplitParams};
+use crate::SplitParams;
+
+/// Scalars the editor shows (relaxed atomics; per block only while the editor is open).
+#[derive(Default)]
+pub struct Meters {
+    /// Per stem: the block's post-fader output peak (linear).
+    pub stem_peak: [AtomicF32; NUM_STEMS],
+    /// Audio-thread time of the last block / the block's duration.
+    pub cpu_load: AtomicF32,
+    pub latency_samples: AtomicU32,
+    pub sample_rate: AtomicF32,
+    /// Engine frames per second (the spectrogram's time axis).
+    pub frame_rate_hz: AtomicF32,
+}
 
 /// Columns of spectrogram history kept (≈ 4.6 s at 172 frames/s).
 const HISTORY: usize = 800;
@@ -199,7 +214,7 @@ impl SplitView {
         let (result, name) = if path.is_empty() {
             (
                 NeuralModel::load_default().map_err(|e| e.to_string()),
-                "built-in model prism-split-v1".to_owned(),
+                "built-in model prism-split-v2".to_owned(),
             )
         } else {
             let loaded = std::fs::read(&path)
@@ -212,7 +227,7 @@ impl SplitView {
                 if self
                     .swapper
                     .try_send(ModelSwap {
-                        model,
+                        model: Box::new(model),
                         name: name.clone(),
                     })
                     .is_ok()

@@ -1,7 +1,7 @@
 //! A compact view of separation frames for displays (the editor's spectrogram, the CLI's
 //! plot): the mix level and each stem's share on log-spaced frequency rows.
 
-use super::engine::FrameView;
+use super::FrameView;
 use super::NUM_STEMS;
 
 /// Rows of a reduced frame: log-spaced from [`LOW_HZ`] to [`HIGH_HZ`].

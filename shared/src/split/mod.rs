@@ -4,21 +4,31 @@
 //! * [`engine`]: the real-time engine: STFT on the audio thread, frames to an inference
 //!   worker through preallocated SPSC rings, masks back, overlap-add; a classical HPSS
 //!   mode; fixed latency; a defined fallback on every missed deadline.
+//! * [`deadline`]: when the audio thread may wait for the worker (the deadline policy).
+//! * [`source`]: where the model comes from, and its fallbacks.
+//! * [`remix`]: the plugin's remix of the stems (gain, mute, solo, bypass).
 //! * [`bins`]: how other sample rates map onto the model's 44.1 kHz bins.
+//!
+//! The model runs on [`crate::infer`]'s inference worker.
 
 pub mod bins;
+pub mod deadline;
 pub mod display;
 pub mod engine;
+mod masks;
 pub mod model;
 pub mod remix;
 pub mod schema;
+pub mod source;
 
-pub use engine::{
-    Deadline, FrameView, ModelLoader, ModelSource, ModelSwap, SplitEngine, SplitMode,
-    SplitSettings, SplitStatus, SplitTelemetry, StatusCode, AUTO_LEAD_BLOCKS, AUTO_LEAD_LEAK,
-    AUTO_LEAD_MIN, AUTO_MAX_WAIT, OFFLINE_MAX_WAIT,
+pub use crate::infer::{Status as SplitStatus, StatusCode, Telemetry as SplitTelemetry};
+pub use deadline::{
+    Deadline, AUTO_LEAD_BLOCKS, AUTO_LEAD_LEAK, AUTO_LEAD_MIN, AUTO_MAX_WAIT, OFFLINE_MAX_WAIT,
 };
+pub use engine::{SplitEngine, SplitMode, SplitSettings};
+pub use masks::FrameView;
 pub use model::{ModelError, NeuralModel, DEFAULT_MODEL};
+pub use source::{ModelLoader, ModelSource, ModelSwap, SplitModel};
 
 /// The sample rate the model was trained at.
 pub const MODEL_SAMPLE_RATE: f32 = 44_100.0;

@@ -26,7 +26,7 @@ use super::{MODEL_BINS, NUM_STEMS};
 
 /// The default model, shipped in `bundle/models/split/` and embedded in every binary.
 pub static DEFAULT_MODEL: &[u8] =
-    include_bytes!("../../../bundle/models/split/prism-split-v1.onnx");
+    include_bytes!("../../../bundle/models/split/prism-split-v2.onnx");
 
 /// Why a model cannot be used. Every message is one line, fit for the editor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +55,12 @@ pub enum ModelError {
 }
 
 type Plan = Arc<TypedRunnableModel>;
+
+/// Runs a model loader with panics caught: a panic becomes [`ModelError::Panic`].
+pub fn guard<T>(load: impl FnOnce() -> Result<T, ModelError>) -> Result<T, ModelError> {
+    catch_unwind(AssertUnwindSafe(load))
+        .map_err(|p| ModelError::Panic(panic_message(p.as_ref())))?
+}
 
 /// A loaded, optimised and validated Split model with its recurrent state.
 pub struct NeuralModel {
@@ -115,10 +121,9 @@ impl NeuralModel {
 
     /// Runs a loader with panics caught: a panic becomes [`ModelError::Panic`] with its
     /// message. Every way of loading a model (files, the embedded default, custom loaders of
-    /// [`super::engine::ModelSource::Loader`]) goes through here.
+    /// [`super::source::ModelSource::Loader`]) goes through here.
     pub fn guarded(load: impl FnOnce() -> Result<Self, ModelError>) -> Result<Self, ModelError> {
-        catch_unwind(AssertUnwindSafe(load))
-            .map_err(|p| ModelError::Panic(panic_message(p.as_ref())))?
+        guard(load)
     }
 
     fn load_inner(bytes: &[u8]) -> Result<Self, ModelError> {
