@@ -298,7 +298,32 @@ impl ChromaAnalyzer {
     }
 }
 
+impl crate::Frame for ChromaFrame {
+    fn digest(&self, out: &mut Vec<f32>) {
+        out.extend_from_slice(&self.chroma);
+        out.extend([
+            self.chord as f32,
+            self.key as f32,
+            self.tuning_cents,
+            self.end_sample as f32,
+        ]);
+    }
+}
+
 impl Processor for ChromaAnalyzer {
+    type Frame = ChromaFrame;
+    fn num_outputs(_num_channels: usize) -> usize {
+        0
+    }
+    fn process(
+        &mut self,
+        inputs: &[&[f32]],
+        _outputs: &mut [&mut [f32]],
+        sink: &mut dyn FnMut(usize, &ChromaFrame),
+    ) {
+        ChromaAnalyzer::process(self, inputs, |frame, i| sink(i, frame));
+    }
+
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, _num_channels: usize) {
         let sample_rate = crate::sanitize_sample_rate(sample_rate);
         let n_long = fft_len_for(sample_rate, LONG_WINDOW_S);

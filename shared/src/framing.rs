@@ -19,9 +19,11 @@ pub struct Framer {
 }
 
 impl Framer {
-    /// Allocates for frames of `window` samples every `hop` samples. Not real-time safe.
+    /// Allocates for frames of `window` samples every `hop` samples (a window of at least 1,
+    /// a hop of 1..=window). Not real-time safe.
     pub fn prepare(&mut self, window: usize, hop: usize) {
-        assert!(window > 0 && hop > 0 && hop <= window);
+        let window = window.max(1);
+        let hop = hop.clamp(1, window);
         self.window = window;
         self.hop = hop;
         self.ring = vec![0.0; window];

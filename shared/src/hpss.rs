@@ -36,7 +36,9 @@ impl MedianHpss {
         len_p: usize,
         lookahead_frames: usize,
     ) {
-        assert!(len_h >= 1 && len_p >= 1 && lookahead_frames < len_h);
+        // Lengths of at least 1, and a look-ahead inside the time window.
+        let (len_h, len_p) = (len_h.max(1), len_p.max(1));
+        let lookahead_frames = lookahead_frames.min(len_h - 1);
         self.num_bins = num_bins;
         self.len_h = len_h;
         self.len_p = len_p;
@@ -238,6 +240,19 @@ impl HpssSeparator {
 }
 
 impl Processor for HpssSeparator {
+    type Frame = ();
+    fn num_outputs(num_channels: usize) -> usize {
+        2 * num_channels
+    }
+    fn process(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        _: &mut dyn FnMut(usize, &()),
+    ) {
+        HpssSeparator::process(self, inputs, outputs);
+    }
+
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, num_channels: usize) {
         let n = fft_len_for(crate::sanitize_sample_rate(sample_rate), 0.046);
         let num_channels = num_channels.max(1);

@@ -23,12 +23,14 @@ pub mod chroma;
 pub mod framing;
 pub mod gui;
 pub mod hpss;
+pub mod infer;
 pub mod key;
 pub mod midi;
 pub mod params;
 pub mod pitch;
 pub mod rtsan;
 pub mod sanitize;
+#[cfg(feature = "split")]
 pub mod split;
 pub mod stft;
 pub mod synth;
@@ -45,8 +47,23 @@ pub const MIN_SAMPLE_RATE_HZ: f32 = 8_000.0;
 /// See [`MIN_SAMPLE_RATE_HZ`].
 pub const MAX_SAMPLE_RATE_HZ: f32 = 192_000.0;
 
-/// The life cycle shared by all Prism streaming processors.
+/// What a processor reports besides its audio, once per analysis frame (a chord decision,
+/// a pitch with its MIDI, a separated frame's state). Generic code (the conformance suite,
+/// determinism and block-size checks) compares frames through their digest.
+pub trait Frame {
+    /// Appends the frame's numbers to `out` (the caller reserves room: no allocation).
+    fn digest(&self, out: &mut Vec<f32>);
+}
+
+/// Processors with no per-frame report.
+impl Frame for () {
+    fn digest(&self, _out: &mut Vec<f32>) {}
+}
+
+/// The life cycle and the block call of every Prism streaming processor.
 pub trait Processor {
+    /// What it reports per frame (`()` for none).
+    type Frame: Frame;
     /// Allocates for the worst case. Not real-time safe. `sample_rate` is clamped to
     /// [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`] (odd rates in between are fine).
     fn prepare(&mut self, sample_rate: f32, max_block: usize, num_channels: usize);
@@ -55,6 +72,20 @@ pub trait Processor {
     /// Delay between input and the corresponding output, in samples. For analysers this is
     /// the number of samples between a frame's first sample and its emission.
     fn latency_samples(&self) -> usize;
+    /// Audio outputs it writes for `num_channels` inputs (0 for an analyser).
+    fn num_outputs(num_channels: usize) -> usize
+    where
+        Self: Sized;
+    /// One block: planar `inputs` (any length, the same for all), planar `outputs` (as
+    /// many as [`num_outputs`](Self::num_outputs), as long as the inputs); `sink` gets every
+    /// frame completed in the block with the index in the block of its last sample. Never
+    /// allocates, locks or waits (Split's offline deadline excepted, bounded).
+    fn process(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        sink: &mut dyn FnMut(usize, &Self::Frame),
+    );
 }
 
 /// Clamps a host sample rate into the supported range (non-finite rates become 44.1 kHz).

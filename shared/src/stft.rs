@@ -111,9 +111,10 @@ pub struct SpectralEngine {
 
 impl SpectralEngine {
     /// Allocates for `num_channels` channels and `num_outputs` output signals with an FFT
-    /// of `n` samples (a power of two ≥ 16). Not real-time safe.
+    /// of `n` samples (a power of two ≥ 16; another `n` is rounded up to one). Not real-time
+    /// safe.
     pub fn prepare(&mut self, n: usize, num_channels: usize, num_outputs: usize) {
-        assert!(n >= 16 && n.is_power_of_two());
+        let n = n.max(16).next_power_of_two();
         let num_channels = num_channels.max(1);
         let num_outputs = num_outputs.max(1);
         let hop = n / 4;
@@ -283,6 +284,19 @@ impl StftIdentity {
 }
 
 impl Processor for StftIdentity {
+    type Frame = ();
+    fn num_outputs(num_channels: usize) -> usize {
+        num_channels
+    }
+    fn process(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+        _: &mut dyn FnMut(usize, &()),
+    ) {
+        StftIdentity::process(self, inputs, outputs);
+    }
+
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, num_channels: usize) {
         let n = fft_len_for(crate::sanitize_sample_rate(sample_rate), 0.046);
         self.engine.prepare(n, num_channels, 1);

@@ -611,7 +611,50 @@ impl PitchTracker {
     }
 }
 
+/// One decided frame and the MIDI it produced ([`Processor::Frame`] of the tracker).
+#[derive(Debug, Clone, Copy)]
+pub struct PitchOutput {
+    pub frame: PitchFrame,
+    pub midi: MidiEvents,
+}
+
+impl crate::Frame for PitchOutput {
+    fn digest(&self, out: &mut Vec<f32>) {
+        let f = &self.frame;
+        out.extend([
+            f.frequency_hz,
+            f.confidence,
+            f.voiced as u8 as f32,
+            f.level_db,
+            f.note as f32,
+            f.end_sample as f32,
+            self.midi.len() as f32,
+        ]);
+    }
+}
+
 impl Processor for PitchTracker {
+    type Frame = PitchOutput;
+    fn num_outputs(_num_channels: usize) -> usize {
+        0
+    }
+    fn process(
+        &mut self,
+        inputs: &[&[f32]],
+        _outputs: &mut [&mut [f32]],
+        sink: &mut dyn FnMut(usize, &PitchOutput),
+    ) {
+        PitchTracker::process(self, inputs, |frame, midi, i| {
+            sink(
+                i,
+                &PitchOutput {
+                    frame: *frame,
+                    midi: *midi,
+                },
+            )
+        });
+    }
+
     fn prepare(&mut self, sample_rate: f32, _max_block: usize, _num_channels: usize) {
         let sample_rate = crate::sanitize_sample_rate(sample_rate);
         self.sample_rate = sample_rate;
