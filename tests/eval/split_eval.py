@@ -137,7 +137,7 @@ def main():
     ap.add_argument("--systems", default=None, help="comma-separated subset (default: all)")
     ap.add_argument("--model", default=None,
                     help="ONNX model for prism-neural (default: the one embedded in prism, "
-                         "bundle/models/split/prism-split-v1.onnx)")
+                         "bundle/models/split/prism-split-v2.onnx)")
     ap.add_argument("--jobs", type=int, default=1, help="songs scored in parallel")
     ap.add_argument("--report-only", action="store_true",
                     help="no scoring: report the songs whose every system is already cached")
@@ -159,7 +159,7 @@ def main():
         songs = [it for it in songs
                  if all((out / "cache" / it["name"] / f"{sy}.json").exists() for sy in wanted)]
         log(f"report only: {len(songs)} songs have every system cached")
-    model = Path(args.model) if args.model else REPO / "bundle/models/split/prism-split-v1.onnx"
+    model = Path(args.model) if args.model else REPO / "bundle/models/split/prism-split-v2.onnx"
     # prism-neural results are cached per model: a retrained model is scored afresh
     model_tag = hashlib.sha256(model.read_bytes()).hexdigest()[:10]
     log(f"prism-neural model: {model} (sha256 {model_tag}…)")

@@ -2,7 +2,7 @@
 """Export a Prism Split checkpoint to ONNX (one STFT frame per call, explicit state).
 
     .venv-split/bin/python bundle/models/split/export.py --ckpt target/split-runs/full/best.pt \
-        --out bundle/models/split/prism-split-v1.onnx
+        --out bundle/models/split/prism-split-v2.onnx
 
 Graph (opset 17, fixed shapes, exported with the TorchScript exporter, dynamo=False):
     inputs : mag       float32 [1, 513]   |X| of the unnormalised rFFT of the frame
@@ -140,7 +140,7 @@ def test_audio(data: Path, seconds: float) -> tuple[np.ndarray, str]:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--out", default=None, help="default: <ckpt dir>/prism-split-v1.onnx")
+    ap.add_argument("--out", default=None, help="default: <ckpt dir>/prism-split.onnx")
     ap.add_argument("--data", default=str(REPO / "target" / "split-data"))
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args()
@@ -149,7 +149,7 @@ def main():
     mcfg = M.ModelConfig(**ck["model_config"])
     model = M.SplitModel(mcfg).eval()
     model.load_state_dict(ck["model"])
-    out = Path(args.out or Path(args.ckpt).with_name("prism-split-v1.onnx"))
+    out = Path(args.out or Path(args.ckpt).with_name("prism-split.onnx"))
     L, K, D = len(model.blocks), model.k, mcfg.width
 
     step_model = M.StepModel(model).eval()
@@ -202,7 +202,7 @@ def main():
     parity = write_parity_fixture(model, out.with_suffix(".parity.bin"))
     size = out.stat().st_size
     meta = {
-        "model": "prism-split-v1", "file": out.name, "bytes": size,
+        "model": out.stem, "file": out.name, "bytes": size,
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "checkpoint": str(args.ckpt), "train_config": ck.get("config"), "train_step": ck.get("step"),
         "params": M.n_params(model), "model_config": mcfg.to_dict(), "opset": 17, "ops": ops,
