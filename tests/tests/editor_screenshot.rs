@@ -444,3 +444,88 @@ fn clap_editor_open_close_cycles() {
         failures.join("\n\n")
     );
 }
+
+/// Every editor opens at the size its session saved: the state carries `editor_size`, a
+/// state with another size opens the editor at that size (and saves it again), and an
+/// unusable saved size keeps the default.
+fn clap_editor_size_is_restored(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
+    let bundle = load_with_plugins(bundle_path)?;
+    for d in bundle.descriptors()? {
+        let mut fresh = bundle.instantiate(&d.id)?;
+        if fresh.gui().is_none() {
+            continue;
+        }
+        let parent =
+            X11ParentWindow::create(&xvfb.display(), (0, 0), (1400, 1000), "Prism test host")?;
+        // SAFETY: `parent` is a live window on the plugin's display and outlives the editor.
+        let default = unsafe { fresh.gui_open_embedded_x11(u64::from(parent.id())) }?
+            .context("the editor reports no size")?;
+        fresh.gui_close()?;
+        let state = String::from_utf8(fresh.save_state()?)?;
+        let saved = format!(
+            "\"editor_size\":\"[{:.1},{:.1}]\"",
+            default.width as f64, default.height as f64
+        );
+        ensure!(
+            state.contains(&saved),
+            "{}: the state does not save the editor size {saved}: {state}",
+            d.id
+        );
+        for (text, want) in [
+            ("[1111.0,777.0]", (1111, 777)),
+            ("[0.0,-5.0]", (default.width, default.height)),
+        ] {
+            let restored = state.replace(&saved, &format!("\"editor_size\":\"{text}\""));
+            let mut p = bundle.instantiate(&d.id)?;
+            p.load_state(restored.as_bytes())?;
+            // SAFETY: as above.
+            let size = unsafe { p.gui_open_embedded_x11(u64::from(parent.id())) }?
+                .context("the editor reports no size")?;
+            p.gui_close()?;
+            ensure!(
+                (size.width, size.height) == want,
+                "{}: saved size {text}: the editor opened at {}x{}, expected {}x{}",
+                d.id,
+                size.width,
+                size.height,
+                want.0,
+                want.1
+            );
+            let again = String::from_utf8(p.save_state()?)?;
+            let expect = format!(
+                "\"editor_size\":\"[{:.1},{:.1}]\"",
+                want.0 as f64, want.1 as f64
+            );
+            ensure!(
+                again.contains(&expect),
+                "{}: after restoring {text} the state saves {again}",
+                d.id
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn clap_editor_opens_at_the_size_the_session_saved() {
+    const TEST: &str = "clap_editor_opens_at_the_size_the_session_saved";
+    if prism_tests::isolate::in_parent(TEST) {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(paths) = bundles::require_bundles(BundleKind::Clap, TEST) else {
+        return;
+    };
+    let xvfb = Xvfb::start().expect("starting Xvfb");
+    std::env::set_var("DISPLAY", xvfb.display());
+    let failures: Vec<String> = paths
+        .iter()
+        .filter_map(|path| {
+            clap_editor_size_is_restored(&xvfb, path)
+                .err()
+                .map(|e| format!("{}: {e:#}", path.display()))
+        })
+        .collect();
+    std::env::remove_var("DISPLAY");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -4,7 +4,9 @@
 //! Runs on the GUI thread only. Frames arrive through the SPSC ring, which the audio thread
 //! fills only while this editor is open.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use atomic_float::AtomicF32;
 use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
@@ -18,7 +20,35 @@ use prism_shared::gui::FrameConsumer;
 use prism_shared::key::key_label;
 use prism_shared::ChromaFrame;
 
-use crate::{ChromaParams, Meters};
+use crate::ChromaParams;
+
+/// Scalars the editor shows, written by the audio thread (relaxed atomics).
+#[derive(Default)]
+pub struct Meters {
+    pub chord: AtomicU32,
+    pub chord_confidence: AtomicF32,
+    pub key: AtomicU32,
+    /// 0..1 (0: no key heard yet).
+    pub key_confidence: AtomicF32,
+    /// Estimated tuning relative to the reference, cents.
+    pub tuning_cents: AtomicF32,
+    /// Analysis frames per second (the editor's time axis).
+    pub frame_rate_hz: AtomicF32,
+}
+
+impl Meters {
+    /// Shows `frame` (the audio thread, while the editor is open).
+    pub fn show(&self, frame: &ChromaFrame) {
+        self.chord.store(frame.chord as u32, Ordering::Relaxed);
+        self.chord_confidence
+            .store(frame.chord_confidence, Ordering::Relaxed);
+        self.key.store(frame.key as u32, Ordering::Relaxed);
+        self.key_confidence
+            .store(frame.key_confidence, Ordering::Relaxed);
+        self.tuning_cents
+            .store(frame.estimated_tuning_cents, Ordering::Relaxed);
+    }
+}
 
 /// Seconds of history shown.
 const HISTORY_S: f32 = 10.0;

@@ -5,50 +5,23 @@
 //! [`ChordMidi`] (what `prism chroma --midi` writes); frames reach the editor through a
 //! lock-free SPSC ring, only while the editor is open.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use atomic_float::AtomicF32;
 use nice_plug::prelude::*;
 use prism_plugin::{Glue, Io, MidiSink, Setup, Shell};
 use prism_shared::gui::{frame_ring, push_frame, FrameConsumer, FrameProducer};
 use prism_shared::midi::ChordMidi;
-use prism_shared::{ChromaAnalyzer, ChromaFrame, Processor};
+use prism_shared::{ChromaAnalyzer, Processor};
 
 mod editor;
 pub mod params;
 
+pub use editor::Meters;
 pub use params::ChromaParams;
 
 /// The plugin.
 pub type PrismChroma = Shell<Chroma>;
-
-/// Scalars the editor shows, written by the audio thread (relaxed atomics).
-#[derive(Default)]
-pub struct Meters {
-    pub chord: AtomicU32,
-    pub chord_confidence: AtomicF32,
-    pub key: AtomicU32,
-    /// 0..1 (0: no key heard yet).
-    pub key_confidence: AtomicF32,
-    /// Estimated tuning relative to the reference, cents.
-    pub tuning_cents: AtomicF32,
-    /// Analysis frames per second (the editor's time axis).
-    pub frame_rate_hz: AtomicF32,
-}
-
-impl Meters {
-    fn show(&self, frame: &ChromaFrame) {
-        self.chord.store(frame.chord as u32, Ordering::Relaxed);
-        self.chord_confidence
-            .store(frame.chord_confidence, Ordering::Relaxed);
-        self.key.store(frame.key as u32, Ordering::Relaxed);
-        self.key_confidence
-            .store(frame.key_confidence, Ordering::Relaxed);
-        self.tuning_cents
-            .store(frame.estimated_tuning_cents, Ordering::Relaxed);
-    }
-}
 
 /// Prism Chroma's part of the plugin.
 pub struct Chroma {
@@ -93,7 +66,6 @@ impl Glue for Chroma {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
         &[Vst3SubCategory::Fx, Vst3SubCategory::Analyzer];
     const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
-    const EDITOR_SIZE: (f64, f64) = (980.0, 640.0);
 
     fn activate(&mut self, params: &ChromaParams, setup: &Setup) -> u32 {
         self.analyzer.set_settings(params.settings());

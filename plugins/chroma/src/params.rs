@@ -2,7 +2,7 @@
 //! The ids below must equal the schema's (they key saved sessions); a test checks them.
 
 use nice_plug::prelude::*;
-use prism_plugin::{params, Choice};
+use prism_plugin::{params, Choice, EditorSize, ShellParams};
 use prism_shared::analyzer::schema;
 use prism_shared::{ChordVocabulary, ChromaSettings};
 
@@ -25,6 +25,9 @@ pub struct ChromaParams {
     pub freeze: BoolParam,
     #[id = "midi_out"]
     pub midi_out: BoolParam,
+    /// The editor's size, saved with the session.
+    #[persist = "editor_size"]
+    pub editor_size: EditorSize,
 }
 
 impl Default for ChromaParams {
@@ -38,6 +41,7 @@ impl Default for ChromaParams {
             drum_suppression: params::bool(&schema::DRUM_SUPPRESSION, ""),
             freeze: params::bool(&schema::FREEZE, ""),
             midi_out: params::bool(&schema::MIDI_OUT, ""),
+            editor_size: EditorSize::new(980.0, 640.0),
         }
     }
 }
@@ -53,5 +57,11 @@ impl ChromaParams {
             vocabulary: self.vocabulary.value().0,
             drum_suppression: self.drum_suppression.value(),
         }
+    }
+}
+
+impl ShellParams for ChromaParams {
+    fn editor_size(&self) -> &EditorSize {
+        &self.editor_size
     }
 }

@@ -5,7 +5,9 @@
 //! Runs on the GUI thread only. Frames arrive through the SPSC ring, which the audio thread
 //! fills only while this editor is open.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use atomic_float::AtomicF32;
 use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
@@ -17,7 +19,21 @@ use prism_shared::gui::FrameConsumer;
 use prism_shared::pitch::{note_name, semitones, tuner};
 use prism_shared::PitchFrame;
 
-use crate::{Meters, PitchParams};
+use crate::PitchParams;
+
+/// Scalars the editor shows, written by the audio thread (relaxed atomics).
+#[derive(Default)]
+pub struct Meters {
+    pub frequency_hz: AtomicF32,
+    pub confidence: AtomicF32,
+    pub voiced: AtomicBool,
+    /// Sounding MIDI note (untransposed), −1 for none.
+    pub note: AtomicI32,
+    /// Frames per second (the editor's time axis).
+    pub frame_rate_hz: AtomicF32,
+    /// Algorithmic latency in ms.
+    pub latency_ms: AtomicF32,
+}
 
 /// Seconds of trace shown.
 const HISTORY_S: f32 = 8.0;

@@ -5,10 +5,9 @@
 //! messages (the bend range announced as RPN 0 first; what `prism pitch --midi` writes);
 //! frames reach the editor through a lock-free SPSC ring, only while the editor is open.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
-use atomic_float::AtomicF32;
 use nice_plug::prelude::*;
 use prism_plugin::{Glue, Io, MidiSink, Setup, Shell};
 use prism_shared::gui::{frame_ring_with_capacity, push_frame, FrameConsumer, FrameProducer};
@@ -19,6 +18,7 @@ use prism_shared::{PitchFrame, PitchTracker, Processor};
 mod editor;
 pub mod params;
 
+pub use editor::Meters;
 pub use params::PitchParams;
 
 /// The plugin.
@@ -26,20 +26,6 @@ pub type PrismPitch = Shell<Pitch>;
 
 /// Frames buffered for the editor (≈ 6 s at 344 frames/s).
 pub const PITCH_RING_CAPACITY: usize = 2048;
-
-/// Scalars the editor shows, written by the audio thread (relaxed atomics).
-#[derive(Default)]
-pub struct Meters {
-    pub frequency_hz: AtomicF32,
-    pub confidence: AtomicF32,
-    pub voiced: AtomicBool,
-    /// Sounding MIDI note (untransposed), −1 for none.
-    pub note: AtomicI32,
-    /// Frames per second (the editor's time axis).
-    pub frame_rate_hz: AtomicF32,
-    /// Algorithmic latency in ms.
-    pub latency_ms: AtomicF32,
-}
 
 /// Prism Pitch's part of the plugin.
 pub struct Pitch {
@@ -88,7 +74,6 @@ impl Glue for Pitch {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
         &[Vst3SubCategory::Fx, Vst3SubCategory::Analyzer];
     const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
-    const EDITOR_SIZE: (f64, f64) = (900.0, 600.0);
 
     fn activate(&mut self, params: &PitchParams, setup: &Setup) -> u32 {
         let t = &mut self.tracker;

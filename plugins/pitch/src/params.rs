@@ -2,7 +2,7 @@
 //! The ids below must equal the schema's (they key saved sessions); a test checks them.
 
 use nice_plug::prelude::*;
-use prism_plugin::params;
+use prism_plugin::{params, EditorSize, ShellParams};
 use prism_shared::pitch::notes::NoteSettings;
 use prism_shared::pitch::{schema, PitchSettings};
 
@@ -25,6 +25,9 @@ pub struct PitchParams {
     pub min_note_ms: FloatParam,
     #[id = "transpose"]
     pub transpose: IntParam,
+    /// The editor's size, saved with the session.
+    #[persist = "editor_size"]
+    pub editor_size: EditorSize,
 }
 
 impl Default for PitchParams {
@@ -38,6 +41,7 @@ impl Default for PitchParams {
             bend_range: params::int(&schema::BEND_RANGE),
             min_note_ms: params::float(&schema::MIN_NOTE_MS, ""),
             transpose: params::int(&schema::TRANSPOSE),
+            editor_size: EditorSize::new(900.0, 600.0),
         }
     }
 }
@@ -62,5 +66,11 @@ impl PitchParams {
             min_note_ms: self.min_note_ms.value(),
             transpose: self.transpose.value(),
         }
+    }
+}
+
+impl ShellParams for PitchParams {
+    fn editor_size(&self) -> &EditorSize {
+        &self.editor_size
     }
 }

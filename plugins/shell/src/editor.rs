@@ -8,10 +8,53 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::{LogicalSize, Size};
+use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 use nice_plug_egui::{
     create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
 };
+
+/// The editor's size, saved with the session (`#[persist = "editor_size"]` in every plugin's
+/// parameters) as logical `(width, height)`: the window opens at the size the user left it.
+pub struct EditorSize {
+    state: Arc<EguiEditorState>,
+}
+
+impl EditorSize {
+    /// The size a new instance opens with.
+    pub fn new(width: f64, height: f64) -> Self {
+        Self {
+            state: EguiEditorState::from_size(LogicalSize::new(width, height), 1.0),
+        }
+    }
+
+    /// The editor state the window reads its size from (and writes it to as it is resized).
+    pub fn state(&self) -> Arc<EguiEditorState> {
+        self.state.clone()
+    }
+}
+
+/// Sizes a restored session may set: anything else (garbage, a zero) keeps the current one.
+const SIZE_RANGE: std::ops::RangeInclusive<f64> = 200.0..=16_384.0;
+
+impl<'a> PersistentField<'a, (f64, f64)> for EditorSize {
+    fn set(&self, (width, height): (f64, f64)) {
+        if SIZE_RANGE.contains(&width) && SIZE_RANGE.contains(&height) {
+            self.state.set_size(LogicalSize::new(width, height));
+        }
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&(f64, f64)) -> R,
+    {
+        match self.state.size() {
+            Size::Logical(s) => f(&(s.width, s.height)),
+            Size::Physical(s) => f(&(s.width as f64, s.height as f64)),
+        }
+    }
+}
 
 /// What a plugin's editor draws. The shell owns the window and the host context.
 pub trait View: Send + 'static {

@@ -17,7 +17,7 @@ use prism_shared::midi::{MidiKind, MidiMessage};
 pub mod editor;
 pub mod params;
 
-pub use editor::{History, View};
+pub use editor::{EditorSize, History, View};
 pub use params::Choice;
 
 /// Stereo and mono, input and output: the pass-through analysers' layouts.
@@ -141,10 +141,17 @@ pub fn note_event<S>(timing: u32, message: MidiMessage) -> Option<NoteEvent<S>> 
     })
 }
 
+/// A plugin's parameters as the shell needs them: nice-plug `Params` (built from the
+/// plugin's schema) that also persist the editor's size.
+pub trait ShellParams: Params + Default + 'static {
+    /// The persisted editor size (`#[persist = "editor_size"]`).
+    fn editor_size(&self) -> &editor::EditorSize;
+}
+
 /// What makes a plugin out of the shell.
 pub trait Glue: Default + Send + 'static {
-    /// The parameters (nice-plug `Params`, built from the plugin's schema).
-    type Params: Params + Default + 'static;
+    /// The parameters.
+    type Params: ShellParams;
     /// The editor.
     type View: View;
 
@@ -156,8 +163,6 @@ pub trait Glue: Default + Send + 'static {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory];
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = PASSTHROUGH_LAYOUTS;
     const MIDI_OUTPUT: MidiConfig = MidiConfig::None;
-    /// The editor's initial logical size.
-    const EDITOR_SIZE: (f64, f64);
 
     /// Allocates for `setup`; returns the latency to report, in samples. Not real-time.
     fn activate(&mut self, params: &Self::Params, setup: &Setup) -> u32;
@@ -180,13 +185,10 @@ pub struct Shell<G: Glue> {
 
 impl<G: Glue> Default for Shell<G> {
     fn default() -> Self {
-        let (w, h) = G::EDITOR_SIZE;
+        let params = Arc::new(G::Params::default());
         Self {
-            params: Arc::new(G::Params::default()),
-            editor_state: EguiEditorState::from_size(
-                nice_plug::editor::dpi::LogicalSize::new(w, h),
-                1.0,
-            ),
+            editor_state: params.editor_size().state(),
+            params,
             glue: G::default(),
         }
     }

@@ -5,11 +5,10 @@
 //! on the audio thread in [`SplitEngine`]; the ONNX model runs on the engine's inference
 //! worker (tract allocates). Latency is fixed at activation and reported to the host.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use atomic_float::AtomicF32;
 use nice_plug::prelude::*;
 use prism_plugin::{Glue, Io, MidiSink, Setup, Shell};
 use prism_shared::split::display::Reducer;
@@ -23,23 +22,11 @@ mod state;
 
 pub use state::Split;
 
+pub use editor::Meters;
 pub use params::SplitParams;
 
 /// The plugin.
 pub type PrismSplit = Shell<Split>;
-
-/// Scalars the editor shows (relaxed atomics; per block only while the editor is open).
-#[derive(Default)]
-pub struct Meters {
-    /// Per stem: the block's post-fader output peak (linear).
-    pub stem_peak: [AtomicF32; NUM_STEMS],
-    /// Audio-thread time of the last block / the block's duration.
-    pub cpu_load: AtomicF32,
-    pub latency_samples: AtomicU32,
-    pub sample_rate: AtomicF32,
-    /// Engine frames per second (the spectrogram's time axis).
-    pub frame_rate_hz: AtomicF32,
-}
 
 /// A render the host announces or states per call waits for every frame's masks, so it
 /// equals `prism split`; otherwise the engine never waits while the host keeps real-time pace
@@ -70,7 +57,6 @@ impl Glue for Split {
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
         &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = ports::LAYOUTS;
-    const EDITOR_SIZE: (f64, f64) = (1000.0, 620.0);
 
     fn activate(&mut self, params: &SplitParams, setup: &Setup) -> u32 {
         let (nc, max_block) = (setup.num_channels, setup.max_block);

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
-use prism_plugin::{params, Choice};
+use prism_plugin::{params, Choice, EditorSize, ShellParams};
 use prism_shared::split::remix::Mix;
 use prism_shared::split::{schema, ModelSource, SplitMode, NUM_STEMS};
 
@@ -53,6 +53,9 @@ pub struct SplitParams {
     /// Stem whose mask the editor draws (0 drums, 1 bass, 2 other).
     #[persist = "view_stem"]
     pub view_stem: Arc<AtomicU8>,
+    /// The editor's size, saved with the session.
+    #[persist = "editor_size"]
+    pub editor_size: EditorSize,
 }
 
 impl Default for SplitParams {
@@ -65,6 +68,7 @@ impl Default for SplitParams {
             bypass: params::bool(&schema::BYPASS, "").make_bypass(),
             model_path: SavedModelPath::default(),
             view_stem: Arc::new(AtomicU8::new(0)),
+            editor_size: EditorSize::new(1000.0, 620.0),
         }
     }
 }
@@ -139,5 +143,11 @@ impl SplitParams {
             solo: stems.map(|p| p.solo.value()),
             bypass: self.bypass.value(),
         }
+    }
+}
+
+impl ShellParams for SplitParams {
+    fn editor_size(&self) -> &EditorSize {
+        &self.editor_size
     }
 }
