@@ -22,6 +22,11 @@ pub struct Audio {
 }
 
 impl Audio {
+    /// No samples (an empty file is rejected when read, so never true for a read file).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Number of sample frames.
     pub fn len(&self) -> usize {
         self.channels.first().map_or(0, |c| c.len())

@@ -22,7 +22,7 @@ fn timing(sample_rate: u32) -> (u16, u32) {
         .into_iter()
         .chain((3..=1_000_000).filter(|d| 1_000_000 % d == 0));
     for d in divisors {
-        if sample_rate % d == 0 && sample_rate / d <= 32_767 && sample_rate / d > 0 {
+        if sample_rate.is_multiple_of(d) && (1..=32_767).contains(&(sample_rate / d)) {
             return ((sample_rate / d) as u16, 1_000_000 / d);
         }
     }

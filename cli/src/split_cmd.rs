@@ -190,7 +190,7 @@ pub fn run(args: &SplitArgs) -> Result<()> {
         },
     };
     let audio = audio::read(&args.input)?;
-    if audio.len() == 0 {
+    if audio.is_empty() {
         bail!("{} has no samples", args.input.display());
     }
     let channels: Vec<Vec<f32>> = audio.channels.iter().take(2).cloned().collect();

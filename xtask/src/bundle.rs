@@ -21,6 +21,9 @@ pub struct BuildOptions {
     pub release: bool,
     /// A target triple to cross-compile for; the host if `None`.
     pub target: Option<String>,
+    /// Also build the standalone executables (`--bins`); otherwise only the libraries the
+    /// bundles are made of (`--lib`), and no standalone lands in `target/bundled`.
+    pub standalone: bool,
 }
 
 impl BuildOptions {
@@ -49,18 +52,30 @@ pub fn build_and_bundle(
     recover_interrupted_test_bundling(workspace)?;
     let packages: Vec<String> = plugins.iter().map(|p| p.package.clone()).collect();
     let args = options.cargo_args();
+    // Only what is bundled is built: the libraries, and the standalones if asked for.
+    let mut build_args = args.clone();
+    build_args.extend(["--lib".to_owned()]);
+    if options.standalone {
+        build_args.push("--bins".to_owned());
+    }
     {
         let _cwd = CurrentDir::enter(&workspace.bundler_config_dir())?;
         // One `cargo build` for all packages so cargo builds them in parallel.
         let package_args = packages.iter().flat_map(|package| ["-p", package.as_str()]);
         let words: Vec<&str> = package_args
-            .chain(args.iter().map(String::as_str))
+            .chain(build_args.iter().map(String::as_str))
             .collect();
         eprintln!("$ cargo build {}", words.join(" "));
-        nice_plug_xtask::build(&packages, &args)?;
+        nice_plug_xtask::build(&packages, &build_args)?;
         for package in &packages {
             nice_plug_xtask::bundle(&workspace.target_dir, package, &args, false)
                 .with_context(|| format!("could not bundle '{package}'"))?;
+            if !options.standalone {
+                // nice-plug-xtask copies any standalone it finds, even one an older build
+                // left: without --standalone none is shipped.
+                let exe = platform::executable_name(package, target.os);
+                remove_if_exists(&workspace.bundled_dir().join(exe))?;
+            }
         }
     }
     verify_bundles(&workspace.bundled_dir(), plugins, target)
@@ -194,6 +209,7 @@ mod tests {
         let options = BuildOptions {
             release: true,
             target: Some("aarch64-apple-darwin".into()),
+            standalone: false,
         };
         assert_eq!(
             options.cargo_args(),

@@ -75,6 +75,10 @@ struct BundleArgs {
     /// Do not check system packages first
     #[arg(long)]
     skip_deps: bool,
+    /// Also build the standalone (JACK / ALSA) executables and put them beside the bundles;
+    /// without it only the plugin libraries are built
+    #[arg(long)]
+    standalone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,6 +215,7 @@ fn run_bundle(workspace: &Workspace, args: BundleArgs) -> Result<()> {
     let options = bundle::BuildOptions {
         release: args.release,
         target: args.target,
+        standalone: args.standalone,
     };
     let bundles = bundle::build_and_bundle(workspace, &plugins, &options)?;
     eprintln!(
