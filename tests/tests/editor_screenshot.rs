@@ -445,6 +445,26 @@ fn clap_editor_open_close_cycles() {
     );
 }
 
+/// nice-plug's CLAP state: an 8-byte little-endian length, then the JSON.
+fn state_json(state: &[u8]) -> Result<String> {
+    ensure!(state.len() >= 8, "a state of {} bytes", state.len());
+    let (len, json) = state.split_at(8);
+    let len = u64::from_le_bytes(len.try_into()?) as usize;
+    ensure!(
+        len == json.len(),
+        "state length {len}, {} bytes follow",
+        json.len()
+    );
+    Ok(String::from_utf8(json.to_vec())?)
+}
+
+/// The CLAP state of `json` (see [`state_json`]).
+fn json_state(json: &str) -> Vec<u8> {
+    let mut state = (json.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(json.as_bytes());
+    state
+}
+
 /// Every editor opens at the size its session saved: the state carries `editor_size`, a
 /// state with another size opens the editor at that size (and saves it again), and an
 /// unusable saved size keeps the default.
@@ -461,7 +481,7 @@ fn clap_editor_size_is_restored(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
         let default = unsafe { fresh.gui_open_embedded_x11(u64::from(parent.id())) }?
             .context("the editor reports no size")?;
         fresh.gui_close()?;
-        let state = String::from_utf8(fresh.save_state()?)?;
+        let state = state_json(&fresh.save_state()?)?;
         let saved = format!(
             "\"editor_size\":\"[{:.1},{:.1}]\"",
             default.width as f64, default.height as f64
@@ -477,7 +497,7 @@ fn clap_editor_size_is_restored(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
         ] {
             let restored = state.replace(&saved, &format!("\"editor_size\":\"{text}\""));
             let mut p = bundle.instantiate(&d.id)?;
-            p.load_state(restored.as_bytes())?;
+            p.load_state(&json_state(&restored))?;
             // SAFETY: as above.
             let size = unsafe { p.gui_open_embedded_x11(u64::from(parent.id())) }?
                 .context("the editor reports no size")?;
@@ -491,7 +511,7 @@ fn clap_editor_size_is_restored(xvfb: &Xvfb, bundle_path: &Path) -> Result<()> {
                 want.0,
                 want.1
             );
-            let again = String::from_utf8(p.save_state()?)?;
+            let again = state_json(&p.save_state()?)?;
             let expect = format!(
                 "\"editor_size\":\"[{:.1},{:.1}]\"",
                 want.0 as f64, want.1 as f64

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 use nice_plug::prelude::*;
-use nice_plug_egui::widgets::ParamSlider;
-use prism_plugin::editor::toggle;
+use prism_plugin::editor::{panel, slider, toggle, Edge};
 use prism_plugin::{History, View};
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
@@ -85,17 +84,11 @@ impl View for ChromaView {
         let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
         self.history.drain(keep, |_| {});
 
-        egui::Panel::top("header")
-            .exact_size(96.0)
-            .show(ui, |ui| self.header(ui));
-        egui::Panel::left("controls")
-            .default_size(250.0)
-            .resizable(true)
-            .show(ui, |ui| self.controls(ui, setter));
-        egui::Panel::right("fit")
-            .default_size(230.0)
-            .resizable(true)
-            .show(ui, |ui| self.template_fit(ui));
+        panel(ui, "header", Edge::Top(96.0), |ui| self.header(ui));
+        panel(ui, "controls", Edge::Left(250.0), |ui| {
+            self.controls(ui, setter)
+        });
+        panel(ui, "fit", Edge::Right(230.0), |ui| self.template_fit(ui));
         egui::CentralPanel::default().show(ui, |ui| self.chromagram(ui, keep));
     }
 }
@@ -156,14 +149,10 @@ impl ChromaView {
     fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = &self.params;
         ui.heading("Analysis");
-        ui.label("Reference pitch");
-        ui.add(ParamSlider::for_param(&p.reference_hz, setter));
-        ui.label("Smoothing");
-        ui.add(ParamSlider::for_param(&p.smoothing_ms, setter));
-        ui.label("Compression γ");
-        ui.add(ParamSlider::for_param(&p.compression, setter));
-        ui.label("Chord vocabulary");
-        ui.add(ParamSlider::for_param(&p.vocabulary, setter));
+        slider(ui, "Reference pitch", &p.reference_hz, setter);
+        slider(ui, "Smoothing", &p.smoothing_ms, setter);
+        slider(ui, "Compression γ", &p.compression, setter);
+        slider(ui, "Chord vocabulary", &p.vocabulary, setter);
         ui.separator();
         toggle(ui, setter, &p.auto_tuning);
         toggle(ui, setter, &p.drum_suppression);

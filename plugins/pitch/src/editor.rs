@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
 use nice_plug::prelude::*;
-use nice_plug_egui::widgets::ParamSlider;
-use prism_plugin::editor::toggle;
+use prism_plugin::editor::{panel, slider, toggle, Edge};
 use prism_plugin::{History, View};
 use prism_shared::gui::FrameConsumer;
 use prism_shared::pitch::{note_name, semitones, tuner};
@@ -95,13 +94,12 @@ impl View for PitchView {
             }
         });
 
-        egui::Panel::left("controls")
-            .default_size(240.0)
-            .resizable(true)
-            .show(ui, |ui| self.controls(ui, setter));
-        egui::Panel::top("tuner")
-            .exact_size(220.0)
-            .show(ui, |ui| self.tuner(ui, reference));
+        panel(ui, "controls", Edge::Left(240.0), |ui| {
+            self.controls(ui, setter)
+        });
+        panel(ui, "tuner", Edge::Top(220.0), |ui| {
+            self.tuner(ui, reference)
+        });
         egui::CentralPanel::default().show(ui, |ui| self.trace(ui, reference, keep));
     }
 }
@@ -110,23 +108,16 @@ impl PitchView {
     fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
         let p = &self.params;
         ui.heading("Tracking");
-        ui.label("Lowest pitch");
-        ui.add(ParamSlider::for_param(&p.min_hz, setter));
-        ui.label("Highest pitch");
-        ui.add(ParamSlider::for_param(&p.max_hz, setter));
-        ui.label("Reference pitch (A4)");
-        ui.add(ParamSlider::for_param(&p.reference_hz, setter));
-        ui.label("Voicing threshold");
-        ui.add(ParamSlider::for_param(&p.voicing_threshold, setter));
+        slider(ui, "Lowest pitch", &p.min_hz, setter);
+        slider(ui, "Highest pitch", &p.max_hz, setter);
+        slider(ui, "Reference pitch (A4)", &p.reference_hz, setter);
+        slider(ui, "Voicing threshold", &p.voicing_threshold, setter);
         ui.separator();
         ui.heading("MIDI");
         toggle(ui, setter, &p.midi_out);
-        ui.label("Bend range");
-        ui.add(ParamSlider::for_param(&p.bend_range, setter));
-        ui.label("Minimum note length");
-        ui.add(ParamSlider::for_param(&p.min_note_ms, setter));
-        ui.label("Transpose");
-        ui.add(ParamSlider::for_param(&p.transpose, setter));
+        slider(ui, "Bend range", &p.bend_range, setter);
+        slider(ui, "Minimum note length", &p.min_note_ms, setter);
+        slider(ui, "Transpose", &p.transpose, setter);
         ui.separator();
         let latency = self.meters.latency_ms.load(Ordering::Relaxed);
         ui.label(

@@ -174,3 +174,29 @@ fn set_bool(setter: &ParamSetter, param: &BoolParam, value: bool) {
     setter.set_parameter(param, value);
     setter.end_set_parameter(param);
 }
+
+/// A label and a slider for a parameter.
+pub fn slider(ui: &mut egui::Ui, label: &str, param: &impl Param, setter: &ParamSetter) {
+    ui.label(label);
+    ui.add(nice_plug_egui::widgets::ParamSlider::for_param(
+        param, setter,
+    ));
+}
+
+/// A panel along an edge of the editor: `Top(height)` fixed, `Left(width)` and
+/// `Right(width)` resizable.
+pub enum Edge {
+    Top(f32),
+    Left(f32),
+    Right(f32),
+}
+
+/// Draws `add` in a panel along `edge`.
+pub fn panel(ui: &mut egui::Ui, id: &'static str, edge: Edge, add: impl FnOnce(&mut egui::Ui)) {
+    let panel = match edge {
+        Edge::Top(h) => egui::Panel::top(id).exact_size(h),
+        Edge::Left(w) => egui::Panel::left(id).default_size(w).resizable(true),
+        Edge::Right(w) => egui::Panel::right(id).default_size(w).resizable(true),
+    };
+    panel.show(ui, add);
+}

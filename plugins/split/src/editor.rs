@@ -14,7 +14,7 @@ use std::sync::Arc;
 use egui::{Color32, ColorImage, FontId, Pos2, Rect, Sense, TextureHandle, TextureOptions, Vec2};
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
-use prism_plugin::editor::toggle_button;
+use prism_plugin::editor::{panel, slider, toggle_button, Edge};
 use prism_plugin::{History, View};
 use prism_shared::split::display::{ReducedFrame, HIGH_HZ, LOW_HZ, ROWS};
 use prism_shared::split::{
@@ -92,13 +92,10 @@ impl View for SplitView {
         for (p, m) in self.peaks.iter_mut().zip(&self.meters.stem_peak) {
             *p = (*p * 0.85).max(m.load(Ordering::Relaxed));
         }
-        egui::Panel::top("status")
-            .exact_size(56.0)
-            .show(ui, |ui| self.status(ui));
-        egui::Panel::left("strips")
-            .default_size(330.0)
-            .resizable(true)
-            .show(ui, |ui| self.strips(ui, setter));
+        panel(ui, "status", Edge::Top(56.0), |ui| self.status(ui));
+        panel(ui, "strips", Edge::Left(330.0), |ui| {
+            self.strips(ui, setter)
+        });
         egui::CentralPanel::default().show(ui, |ui| self.spectrogram(ui));
     }
 }
@@ -173,8 +170,7 @@ impl SplitView {
             ui.add_space(6.0);
         }
         ui.separator();
-        ui.label("Separator");
-        ui.add(ParamSlider::for_param(&p.separator, setter));
+        slider(ui, "Separator", &p.separator, setter);
         toggle_button(ui, setter, &p.bypass, "Bypass");
         ui.separator();
         ui.label("Mask shown");

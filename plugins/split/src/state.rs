@@ -1,5 +1,9 @@
 //! Prism Split's audio-thread state, and one piece of a host block.
 
+// All of this runs on the audio thread: no locks, blocking calls, I/O or printing.
+#![deny(clippy::disallowed_types, clippy::disallowed_methods)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -61,13 +65,6 @@ impl Default for Split {
 impl Split {
     /// One piece of a host block: `span` of the host's buffers, at most the prepared block
     /// size. The audio thread.
-    #[deny(
-        clippy::disallowed_types,
-        clippy::disallowed_methods,
-        clippy::print_stdout,
-        clippy::print_stderr,
-        clippy::dbg_macro
-    )]
     pub(crate) fn span(
         &mut self,
         main: &mut [&mut [f32]],

@@ -24,13 +24,16 @@
 //! `D + W/2 + LAG_FRAMES·hop` = 0.5 ms + 7.5 ms + 5.8 ms = 13.8 ms at 44.1 kHz. The analysis of a period τ additionally spans τ/2 more
 //! (1.1 ms at A4, 12.5 ms at 40 Hz). The plugin does not delay audio.
 
+mod decimate;
 pub mod hmm;
 pub mod notes;
+pub mod schema;
 pub mod yin;
 
 use crate::framing::Framer;
 use crate::sanitize;
 use crate::Processor;
+use decimate::{decimation_for, Decimator};
 use hmm::PitchHmm;
 use notes::{MidiEvents, NoteSegmenter, NoteSettings};
 use yin::{Candidates, Yin};
@@ -100,101 +103,6 @@ impl PitchSettings {
     }
 }
 
-/// Prism Pitch's parameters, stated once (see [`crate::params`]).
-pub mod schema {
-    use super::{MAX_RANGE_HZ, MIN_RANGE_HZ};
-    use crate::params::{BoolSpec, FloatSpec, IntSpec, Spec, Taper};
-
-    pub use crate::params::REFERENCE_HZ;
-
-    const fn hz(
-        id: &'static str,
-        name: &'static str,
-        flag: &'static str,
-        default: f32,
-    ) -> FloatSpec {
-        FloatSpec {
-            id,
-            name,
-            flag: Some(flag),
-            min: MIN_RANGE_HZ,
-            max: MAX_RANGE_HZ,
-            default,
-            step: 1.0,
-            unit: " Hz",
-            taper: Taper::Skewed(-2.0),
-        }
-    }
-
-    /// Lowest pitch searched.
-    pub const MIN_HZ: FloatSpec = hz("min_hz", "Lowest Pitch", "fmin", 40.0);
-    /// Highest pitch searched.
-    pub const MAX_HZ: FloatSpec = hz("max_hz", "Highest Pitch", "fmax", 2000.0);
-    /// Minimum voicing probability of a voiced frame.
-    pub const VOICING_THRESHOLD: FloatSpec = FloatSpec {
-        id: "voicing",
-        name: "Voicing Threshold",
-        flag: Some("voicing-threshold"),
-        min: 0.0,
-        max: 1.0,
-        default: 0.1,
-        step: 0.01,
-        unit: "",
-        taper: Taper::Linear,
-    };
-    /// Send notes and pitch bend (`prism pitch --midi FILE` writes them).
-    pub const MIDI_OUT: BoolSpec = BoolSpec {
-        id: "midi_out",
-        name: "MIDI Out",
-        flag: None,
-        default: true,
-    };
-    /// Pitch-bend range of the receiving synth (sent to it as RPN 0).
-    pub const BEND_RANGE: IntSpec = IntSpec {
-        id: "bend",
-        name: "Bend Range",
-        flag: Some("bend-range"),
-        min: 1,
-        max: 24,
-        default: 2,
-        unit: " st",
-    };
-    /// Minimum note length.
-    pub const MIN_NOTE_MS: FloatSpec = FloatSpec {
-        id: "min_note",
-        name: "Minimum Note Length",
-        flag: Some("min-note-ms"),
-        min: 0.0,
-        max: 500.0,
-        default: 40.0,
-        step: 1.0,
-        unit: " ms",
-        taper: Taper::Skewed(-1.0),
-    };
-    /// Transposition of the sent notes.
-    pub const TRANSPOSE: IntSpec = IntSpec {
-        id: "transpose",
-        name: "Transpose",
-        flag: Some("transpose"),
-        min: -24,
-        max: 24,
-        default: 0,
-        unit: " st",
-    };
-
-    /// Every parameter, in the plugin's order.
-    pub const ALL: &[Spec] = &[
-        Spec::Float(&MIN_HZ),
-        Spec::Float(&MAX_HZ),
-        Spec::Float(&REFERENCE_HZ),
-        Spec::Float(&VOICING_THRESHOLD),
-        Spec::Bool(&MIDI_OUT),
-        Spec::Int(&BEND_RANGE),
-        Spec::Float(&MIN_NOTE_MS),
-        Spec::Int(&TRANSPOSE),
-    ];
-}
-
 /// One decided frame. `Copy` and small, so it can travel through a lock-free ring.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PitchFrame {
@@ -252,108 +160,6 @@ pub fn note_name(note: i32) -> (&'static str, i32) {
         NOTE_NAMES[note.rem_euclid(12) as usize],
         note.div_euclid(12) - 1,
     )
-}
-
-/// Anti-alias low-pass and decimation by an integer factor: a Kaiser-windowed sinc FIR,
-/// evaluated only for the samples kept. The analysis runs at `sample_rate / factor`
-/// (20–40 kHz, or the input rate below 40 kHz): the pitch needs the harmonics below a few
-/// kHz, and half the rate halves every FFT and loop after it.
-#[derive(Debug, Clone, Default)]
-struct Decimator {
-    factor: usize,
-    taps: Vec<f32>,
-    /// The last `taps.len()` input samples, written twice so a window is contiguous.
-    history: Vec<f32>,
-    pos: usize,
-    phase: usize,
-}
-
-/// Zeroth-order modified Bessel function of the first kind (for the Kaiser window).
-fn bessel_i0(x: f64) -> f64 {
-    let mut sum = 1.0;
-    let mut term = 1.0;
-    let q = x * x / 4.0;
-    for k in 1..50 {
-        term *= q / (k * k) as f64;
-        sum += term;
-        if term < 1e-12 * sum {
-            break;
-        }
-    }
-    sum
-}
-
-impl Decimator {
-    /// Taps per unit of decimation factor (sharper with more).
-    const TAPS_PER_FACTOR: usize = 24;
-    /// Kaiser β (≈ 80 dB stop band).
-    const BETA: f64 = 8.0;
-
-    fn prepare(&mut self, sample_rate: f32, factor: usize, corner_hz: f32) {
-        self.factor = factor.max(1);
-        let n = Self::TAPS_PER_FACTOR * self.factor + 1;
-        let fc = (corner_hz / sample_rate) as f64;
-        let mid = (n - 1) as f64 / 2.0;
-        let mut taps: Vec<f64> = (0..n)
-            .map(|i| {
-                let t = i as f64 - mid;
-                let sinc = if t == 0.0 {
-                    2.0 * fc
-                } else {
-                    (2.0 * std::f64::consts::PI * fc * t).sin() / (std::f64::consts::PI * t)
-                };
-                let r = t / mid;
-                sinc * bessel_i0(Self::BETA * (1.0 - r * r).max(0.0).sqrt()) / bessel_i0(Self::BETA)
-            })
-            .collect();
-        let dc: f64 = taps.iter().sum();
-        for t in &mut taps {
-            *t /= dc;
-        }
-        self.taps = taps.into_iter().map(|t| t as f32).collect();
-        self.history = vec![0.0; 2 * n];
-        self.reset();
-    }
-
-    fn reset(&mut self) {
-        self.history.fill(0.0);
-        self.pos = 0;
-        self.phase = 0;
-    }
-
-    /// Group delay in input samples.
-    fn delay(&self) -> usize {
-        self.taps.len() / 2
-    }
-
-    /// Pushes one input sample; returns an output sample every `factor` inputs.
-    #[inline]
-    fn push(&mut self, x: f32) -> Option<f32> {
-        let n = self.taps.len();
-        self.history[self.pos] = x;
-        self.history[self.pos + n] = x;
-        self.pos += 1;
-        if self.pos == n {
-            self.pos = 0;
-        }
-        self.phase += 1;
-        if self.phase < self.factor {
-            return None;
-        }
-        self.phase = 0;
-        // Oldest sample at `pos`; the taps are symmetric, so orientation does not matter.
-        let window = &self.history[self.pos..self.pos + n];
-        let mut acc = 0.0f32;
-        for (h, v) in self.taps.iter().zip(window) {
-            acc += h * v;
-        }
-        Some(sanitize::flush(acc))
-    }
-}
-
-/// Decimation factor for a sample rate (analysis at 20–40 kHz; no decimation below 40 kHz).
-fn decimation_for(sample_rate: f32) -> usize {
-    ((sample_rate / 20_000.0).floor() as usize).max(1)
 }
 
 /// The decision inputs kept for `LAG_FRAMES` frames.
