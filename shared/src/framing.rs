@@ -2,6 +2,24 @@
 
 use crate::sanitize;
 
+/// The shortest channel's length: how many samples a block of `channels` has.
+#[inline]
+pub fn block_len(channels: &[&[f32]]) -> usize {
+    channels.iter().map(|c| c.len()).min().unwrap_or(0)
+}
+
+/// Sample `i` of the channels' mean, each input sanitised first ([`sanitize::input_sample`]).
+/// Summed in `f64`: for one or two channels this equals the `f32` mean bit for bit. Every
+/// analyser's mono mix is this one.
+#[inline]
+pub fn mono_sample(channels: &[&[f32]], i: usize) -> f64 {
+    let sum: f64 = channels
+        .iter()
+        .map(|c| sanitize::input_sample(c[i]) as f64)
+        .sum();
+    sum / channels.len().max(1) as f64
+}
+
 /// Turns a stream of (multi-channel) samples into overlapping mono frames of `window`
 /// samples every `hop` samples. Channels are averaged. Frame boundaries are counted from
 /// the last `prepare`/`reset`, so the frames never depend on the host's block sizes.
@@ -54,24 +72,12 @@ impl Framer {
     /// `on_frame(frame, sample_idx)` is called with the frame (oldest sample first) and the
     /// index within this block of the frame's last sample. Never allocates.
     pub fn process(&mut self, channels: &[&[f32]], mut on_frame: impl FnMut(&[f32], usize)) {
-        let Some(first) = channels.first() else {
-            return;
-        };
-        let len = channels
-            .iter()
-            .map(|c| c.len())
-            .min()
-            .unwrap_or(first.len());
-        if self.window == 0 {
+        let len = block_len(channels);
+        if self.window == 0 || channels.is_empty() {
             return;
         }
-        let gain = 1.0 / channels.len() as f32;
         for sample_idx in 0..len {
-            let mut x = 0.0;
-            for channel in channels {
-                x += sanitize::input_sample(channel[sample_idx]);
-            }
-            self.ring[self.write_idx] = x * gain;
+            self.ring[self.write_idx] = mono_sample(channels, sample_idx) as f32;
             self.write_idx += 1;
             if self.write_idx == self.window {
                 self.write_idx = 0;

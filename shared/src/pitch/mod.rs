@@ -31,7 +31,6 @@ pub mod schema;
 pub mod yin;
 
 use crate::framing::Framer;
-use crate::sanitize;
 use crate::Processor;
 use decimate::{decimation_for, Decimator};
 use hmm::PitchHmm;
@@ -291,21 +290,13 @@ impl PitchTracker {
         if !self.prepared {
             return;
         }
-        let Some(first) = channels.first() else {
+        if channels.is_empty() {
             return;
-        };
-        let len = channels
-            .iter()
-            .map(|c| c.len())
-            .min()
-            .unwrap_or(first.len());
-        let gain = 1.0 / channels.len() as f64;
+        }
+        let len = crate::framing::block_len(channels);
         for sample_idx in 0..len {
-            let mut x = 0.0f64;
-            for channel in channels {
-                x += sanitize::input_sample(channel[sample_idx]) as f64;
-            }
-            let Some(y) = self.decimator.push((x * gain) as f32) else {
+            let x = crate::framing::mono_sample(channels, sample_idx);
+            let Some(y) = self.decimator.push(x as f32) else {
                 continue;
             };
             let history = &mut self.history;
