@@ -70,11 +70,20 @@ pub fn build_and_bundle(
         for package in &packages {
             nice_plug_xtask::bundle(&workspace.target_dir, package, &args, false)
                 .with_context(|| format!("could not bundle '{package}'"))?;
-            if !options.standalone {
-                // nice-plug-xtask copies any standalone it finds, even one an older build
-                // left: without --standalone none is shipped.
-                let exe = platform::executable_name(package, target.os);
-                remove_if_exists(&workspace.bundled_dir().join(exe))?;
+            // nice-plug-xtask looks for a standalone named with underscores and finds none
+            // (ours are `prism-chroma` …): the standalone is placed here, or a stale one that
+            // an earlier `--standalone` left is removed.
+            let exe = platform::executable_name(package, target.os);
+            let shipped = workspace.bundled_dir().join(&exe);
+            remove_if_exists(&shipped)?;
+            if options.standalone {
+                let mut built = workspace.target_dir.clone();
+                if let Some(triple) = &options.target {
+                    built.push(triple);
+                }
+                built.push(if options.release { "release" } else { "debug" });
+                fs::copy(built.join(&exe), &shipped)
+                    .with_context(|| format!("could not copy the standalone '{exe}'"))?;
             }
         }
     }
