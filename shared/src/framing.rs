@@ -20,44 +20,40 @@ pub fn mono_sample(channels: &[&[f32]], i: usize) -> f64 {
     sum / channels.len().max(1) as f64
 }
 
-/// Turns a stream of (multi-channel) samples into overlapping mono frames of `window`
-/// samples every `hop` samples. Channels are averaged. Frame boundaries are counted from
-/// the last `prepare`/`reset`, so the frames never depend on the host's block sizes.
+/// The one framing primitive: per-channel circular histories of the last `window` samples
+/// and a hop counter, counted from the last `prepare`/`reset`, so frames never depend on the
+/// host's block sizes. [`Framer`] (analysis frames) and [`crate::stft::SpectralEngine`]
+/// (overlap-add) are both built on it.
 #[derive(Debug, Default, Clone)]
-pub struct Framer {
+pub struct FrameRing {
     window: usize,
     hop: usize,
-    /// Circular history of the last `window` mono samples.
-    ring: Vec<f32>,
-    write_idx: usize,
-    /// Samples since the last emitted frame.
+    /// Per channel: circular history of the last `window` samples.
+    rings: Vec<Vec<f32>>,
+    /// Where the next sample goes, which is also where the oldest sample is.
+    pos: usize,
+    /// Samples since the last completed frame.
     since_hop: usize,
-    /// The frame handed to the callback, oldest sample first.
-    frame: Vec<f32>,
 }
 
-impl Framer {
-    /// Allocates for frames of `window` samples every `hop` samples (a window of at least 1,
-    /// a hop of 1..=window). Not real-time safe.
-    pub fn prepare(&mut self, window: usize, hop: usize) {
-        let window = window.max(1);
-        let hop = hop.clamp(1, window);
-        self.window = window;
-        self.hop = hop;
-        self.ring = vec![0.0; window];
-        self.frame = vec![0.0; window];
+impl FrameRing {
+    /// Allocates for `channels` channels (at least 1) of frames of `window` samples (at least
+    /// 1) every `hop` samples (1..=window). Not real-time safe.
+    pub fn prepare(&mut self, window: usize, hop: usize, channels: usize) {
+        self.window = window.max(1);
+        self.hop = hop.clamp(1, self.window);
+        self.rings = vec![vec![0.0; self.window]; channels.max(1)];
         self.reset();
     }
 
     /// Zeroes the history. Real-time safe.
     pub fn reset(&mut self) {
-        self.ring.fill(0.0);
-        self.frame.fill(0.0);
-        self.write_idx = 0;
+        self.rings.iter_mut().for_each(|r| r.fill(0.0));
+        self.pos = 0;
         self.since_hop = 0;
     }
 
-    /// Frame length in samples.
+    /// Frame length in samples (0 before `prepare`).
     pub fn window(&self) -> usize {
         self.window
     }
@@ -67,28 +63,102 @@ impl Framer {
         self.hop
     }
 
+    /// The ring position the next sample goes to: the oldest sample's, and the frame's first
+    /// sample's once a frame completes. An overlap-add accumulator of `window` samples in step
+    /// with the ring reads its output here.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Writes one sample per channel (`sample(ch)`) and advances; true when this sample
+    /// completes a frame. Does nothing before `prepare`.
+    #[inline]
+    pub fn push(&mut self, mut sample: impl FnMut(usize) -> f32) -> bool {
+        if self.window == 0 {
+            return false;
+        }
+        for (ch, ring) in self.rings.iter_mut().enumerate() {
+            ring[self.pos] = sample(ch);
+        }
+        self.pos += 1;
+        if self.pos == self.window {
+            self.pos = 0;
+        }
+        self.since_hop += 1;
+        if self.since_hop == self.hop {
+            self.since_hop = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Channel `ch`'s last `window` samples, oldest first, into `frame` (`window` long).
+    pub fn copy_frame(&self, ch: usize, frame: &mut [f32]) {
+        let (newer, older) = self.rings[ch].split_at(self.pos);
+        frame[..older.len()].copy_from_slice(older);
+        frame[older.len()..].copy_from_slice(newer);
+    }
+
+    /// Channel `ch`'s last `window` samples, oldest first, times `weights`, into `frame`.
+    pub fn window_frame(&self, ch: usize, weights: &[f32], frame: &mut [f32]) {
+        let (newer, older) = self.rings[ch].split_at(self.pos);
+        let (w_older, w_newer) = weights.split_at(older.len());
+        let (f_older, f_newer) = frame.split_at_mut(older.len());
+        for ((f, &x), &w) in f_older.iter_mut().zip(older).zip(w_older) {
+            *f = x * w;
+        }
+        for ((f, &x), &w) in f_newer.iter_mut().zip(newer).zip(w_newer) {
+            *f = x * w;
+        }
+    }
+}
+
+/// Turns a stream of (multi-channel) samples into overlapping mono frames of `window`
+/// samples every `hop` samples. Channels are averaged ([`mono_sample`]).
+#[derive(Debug, Default, Clone)]
+pub struct Framer {
+    ring: FrameRing,
+    /// The frame handed to the callback, oldest sample first.
+    frame: Vec<f32>,
+}
+
+impl Framer {
+    /// Allocates for frames of `window` samples every `hop` samples (a window of at least 1,
+    /// a hop of 1..=window). Not real-time safe.
+    pub fn prepare(&mut self, window: usize, hop: usize) {
+        self.ring.prepare(window, hop, 1);
+        self.frame = vec![0.0; self.ring.window()];
+    }
+
+    /// Zeroes the history. Real-time safe.
+    pub fn reset(&mut self) {
+        self.ring.reset();
+        self.frame.fill(0.0);
+    }
+
+    /// Frame length in samples.
+    pub fn window(&self) -> usize {
+        self.ring.window()
+    }
+
+    /// Hop in samples.
+    pub fn hop(&self) -> usize {
+        self.ring.hop()
+    }
+
     /// Feeds one block. `channels` are equally long planar slices (any count ≥ 1; an empty
     /// slice list is treated as silence of length 0). For every completed frame,
     /// `on_frame(frame, sample_idx)` is called with the frame (oldest sample first) and the
     /// index within this block of the frame's last sample. Never allocates.
     pub fn process(&mut self, channels: &[&[f32]], mut on_frame: impl FnMut(&[f32], usize)) {
-        let len = block_len(channels);
-        if self.window == 0 || channels.is_empty() {
+        if self.ring.window() == 0 || channels.is_empty() {
             return;
         }
-        for sample_idx in 0..len {
-            self.ring[self.write_idx] = mono_sample(channels, sample_idx) as f32;
-            self.write_idx += 1;
-            if self.write_idx == self.window {
-                self.write_idx = 0;
-            }
-            self.since_hop += 1;
-            if self.since_hop == self.hop {
-                self.since_hop = 0;
-                // Oldest sample sits at write_idx.
-                let (newer, older) = self.ring.split_at(self.write_idx);
-                self.frame[..older.len()].copy_from_slice(older);
-                self.frame[older.len()..].copy_from_slice(newer);
+        for sample_idx in 0..block_len(channels) {
+            if self.ring.push(|_| mono_sample(channels, sample_idx) as f32) {
+                self.ring.copy_frame(0, &mut self.frame);
                 on_frame(&self.frame, sample_idx);
             }
         }
@@ -110,6 +180,29 @@ mod tests {
         assert_eq!(frames[0].0, vec![0., 0., 0., 0., 1., 2., 3., 4.]);
         assert_eq!(frames[0].1, 3);
         assert_eq!(frames[3].0, vec![9., 10., 11., 12., 13., 14., 15., 16.]);
+    }
+
+    #[test]
+    fn a_windowed_frame_is_the_copied_frame_times_the_weights() {
+        let mut ring = FrameRing::default();
+        ring.prepare(5, 2, 2);
+        let mut n = 0.0;
+        for _ in 0..7 {
+            n += 1.0;
+            ring.push(|ch| n + 10.0 * ch as f32);
+        }
+        assert_eq!(ring.position(), 2);
+        let (mut copied, mut windowed) = ([0.0; 5], [0.0; 5]);
+        let weights = [1.0, 2.0, 3.0, 4.0, 5.0];
+        for ch in 0..2 {
+            ring.copy_frame(ch, &mut copied);
+            ring.window_frame(ch, &weights, &mut windowed);
+            let base = 10.0 * ch as f32;
+            assert_eq!(copied, [3.0, 4.0, 5.0, 6.0, 7.0].map(|x| x + base));
+            for i in 0..5 {
+                assert_eq!(windowed[i], copied[i] * weights[i]);
+            }
+        }
     }
 
     #[test]

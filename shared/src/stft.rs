@@ -6,6 +6,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use crate::framing::FrameRing;
 use crate::{sanitize, Processor};
 
 /// A periodic Hann window of length `n` (the COLA-friendly variant).
@@ -94,12 +95,11 @@ pub struct SpectralEngine {
     synthesis_window: Vec<f32>,
     forward: Option<Arc<dyn RealToComplex<f32>>>,
     inverse: Option<Arc<dyn ComplexToReal<f32>>>,
-    /// Per channel: circular input history of `n` samples.
-    input_rings: Vec<Vec<f32>>,
-    /// Per output signal and channel (`out_idx * num_channels + ch`): overlap-add accumulator.
+    /// Per channel: the input history of `n` samples, a frame every hop.
+    input: FrameRing,
+    /// Per output signal and channel (`out_idx * num_channels + ch`): overlap-add
+    /// accumulator, in step with `input`'s ring position.
     accumulators: Vec<Vec<f32>>,
-    ring_idx: usize,
-    since_hop: usize,
     time_buf: Vec<f32>,
     scratch_fwd: Vec<Complex<f32>>,
     scratch_inv: Vec<Complex<f32>>,
@@ -141,7 +141,7 @@ impl SpectralEngine {
         self.out_spectra = (0..num_channels * num_outputs)
             .map(|_| forward.make_output_vec())
             .collect();
-        self.input_rings = vec![vec![0.0; n]; num_channels];
+        self.input.prepare(n, hop, num_channels);
         self.accumulators = vec![vec![0.0; n]; num_channels * num_outputs];
         self.forward = Some(forward);
         self.inverse = Some(inverse);
@@ -154,10 +154,8 @@ impl SpectralEngine {
 
     /// Zeroes all history. Real-time safe.
     pub fn reset(&mut self) {
-        self.input_rings.iter_mut().for_each(|r| r.fill(0.0));
+        self.input.reset();
         self.accumulators.iter_mut().for_each(|r| r.fill(0.0));
-        self.ring_idx = 0;
-        self.since_hop = 0;
     }
 
     /// FFT length (= latency in samples).
@@ -196,28 +194,19 @@ impl SpectralEngine {
         }
         let len = outputs.iter().map(|o| o.len()).min().unwrap_or(0);
         for sample_idx in 0..len {
-            for ch in 0..self.num_channels {
-                let x = inputs
-                    .get(ch)
-                    .and_then(|c| c.get(sample_idx))
-                    .copied()
-                    .unwrap_or(0.0);
-                self.input_rings[ch][self.ring_idx] = sanitize::input_sample(x);
-            }
+            let pos = self.input.position();
             for (out_idx, acc) in self.accumulators.iter_mut().enumerate() {
-                let y = acc[self.ring_idx];
-                acc[self.ring_idx] = 0.0;
+                let y = acc[pos];
+                acc[pos] = 0.0;
                 if let Some(out) = outputs.get_mut(out_idx) {
                     out[sample_idx] = y;
                 }
             }
-            self.ring_idx += 1;
-            if self.ring_idx == self.n {
-                self.ring_idx = 0;
-            }
-            self.since_hop += 1;
-            if self.since_hop == self.hop {
-                self.since_hop = 0;
+            let frame_done = self.input.push(|ch| {
+                let x = inputs.get(ch).and_then(|c| c.get(sample_idx));
+                sanitize::input_sample(x.copied().unwrap_or(0.0))
+            });
+            if frame_done {
                 self.process_frame(&mut modify);
             }
         }
@@ -231,13 +220,9 @@ impl SpectralEngine {
             return;
         };
         let n = self.n;
-        // The oldest sample is at ring_idx (the next write position).
         for ch in 0..self.num_channels {
-            let ring = &self.input_rings[ch];
-            for i in 0..n {
-                let j = (self.ring_idx + i) % n;
-                self.time_buf[i] = ring[j] * self.analysis_window[i];
-            }
+            self.input
+                .window_frame(ch, &self.analysis_window, &mut self.time_buf);
             let _ = forward.process_with_scratch(
                 &mut self.time_buf,
                 &mut self.in_spectra[ch],
@@ -256,9 +241,10 @@ impl SpectralEngine {
             let _ =
                 inverse.process_with_scratch(spectrum, &mut self.time_buf, &mut self.scratch_inv);
             let acc = &mut self.accumulators[out_idx];
-            // The frame's first sample is output next, i.e. at accumulator position ring_idx.
+            // The frame's first sample is output next, at the ring's position.
+            let pos = self.input.position();
             for i in 0..n {
-                let j = (self.ring_idx + i) % n;
+                let j = (pos + i) % n;
                 acc[j] = sanitize::flush(acc[j] + self.time_buf[i] * self.synthesis_window[i]);
             }
         }
