@@ -49,11 +49,6 @@ impl Meters {
     }
 }
 
-/// Seconds of history shown.
-const HISTORY_S: f32 = 10.0;
-/// Upper bound on stored frames (10 s at up to 50 frames/s, plus slack).
-const MAX_HISTORY_FRAMES: usize = 600;
-
 /// The editor: what Prism Chroma draws (the shell owns the window).
 pub struct ChromaView {
     params: Arc<ChromaParams>,
@@ -68,7 +63,8 @@ impl ChromaView {
         Self {
             params,
             meters,
-            history: History::new(frames, MAX_HISTORY_FRAMES),
+            // 10 s at up to 50 frames a second.
+            history: History::timed(frames, 10.0, 50.0),
             templates: Box::new(chord_templates()),
         }
     }
@@ -80,9 +76,8 @@ impl View for ChromaView {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
-        let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
-        let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
-        self.history.drain(keep, |_| {});
+        let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed);
+        let keep = self.history.drain_timed(frame_rate, |_| {});
 
         panel(ui, "header", Edge::Top(96.0), |ui| self.header(ui));
         panel(ui, "controls", Edge::Left(250.0), |ui| {
@@ -293,7 +288,7 @@ impl ChromaView {
         painter.text(
             Pos2::new(grid.left() + 4.0, grid.top() + 4.0),
             Align2::LEFT_TOP,
-            format!("last {HISTORY_S:.0} s"),
+            format!("last {:.0} s", self.history.seconds()),
             FontId::proportional(11.0),
             Color32::from_gray(160),
         );

@@ -34,10 +34,6 @@ pub struct Meters {
     pub latency_ms: AtomicF32,
 }
 
-/// Seconds of trace shown.
-const HISTORY_S: f32 = 8.0;
-/// Upper bound on stored frames (8 s at up to ~350 frames/s, plus slack).
-const MAX_HISTORY_FRAMES: usize = 3200;
 /// Semitones visible in the piano roll.
 const ROLL_SPAN: f32 = 25.0;
 /// Time constant of the tuner display's smoothing, s.
@@ -64,7 +60,8 @@ impl PitchView {
         Self {
             params,
             meters,
-            history: History::new(frames, MAX_HISTORY_FRAMES),
+            // 8 s at up to ~350 frames a second.
+            history: History::timed(frames, 8.0, 350.0),
             display_pitch: None,
             roll_center: 60.0,
         }
@@ -81,9 +78,8 @@ impl View for PitchView {
         let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed).max(1.0);
         let reference = self.params.reference_hz.value();
         let alpha = (-1.0 / (frame_rate * TUNER_SMOOTHING_S)).exp() as f64;
-        let keep = ((HISTORY_S * frame_rate) as usize).min(MAX_HISTORY_FRAMES);
         let display = &mut self.display_pitch;
-        self.history.drain(keep, |frame| {
+        let keep = self.history.drain_timed(frame_rate, |frame| {
             if frame.voiced {
                 let p = semitones(frame.frequency_hz, reference);
                 *display = Some(match *display {

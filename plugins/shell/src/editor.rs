@@ -109,6 +109,8 @@ pub struct History<T> {
     rx: rtrb::Consumer<T>,
     frames: VecDeque<T>,
     capacity: usize,
+    /// The span a timed history shows, s (0 for one that counts frames).
+    seconds: f32,
 }
 
 impl<T: Copy> History<T> {
@@ -118,6 +120,17 @@ impl<T: Copy> History<T> {
             rx,
             frames: VecDeque::with_capacity(capacity),
             capacity,
+            seconds: 0.0,
+        }
+    }
+
+    /// A history of the last `seconds` of frames arriving at up to `max_rate_hz` a second
+    /// (a fifth more is kept in reserve for a frame rate just above it).
+    pub fn timed(rx: rtrb::Consumer<T>, seconds: f32, max_rate_hz: f32) -> Self {
+        let capacity = (1.2 * seconds * max_rate_hz).ceil() as usize;
+        Self {
+            seconds,
+            ..Self::new(rx, capacity.max(1))
         }
     }
 
@@ -136,6 +149,14 @@ impl<T: Copy> History<T> {
         }
     }
 
+    /// [`drain`](Self::drain) for a timed history: keeps the frames of the last
+    /// [`seconds`](Self::seconds) at `frame_rate_hz` and returns how many frames that span is.
+    pub fn drain_timed(&mut self, frame_rate_hz: f32, each: impl FnMut(&T)) -> usize {
+        let keep = ((self.seconds * frame_rate_hz.max(1.0)) as usize).clamp(1, self.capacity);
+        self.drain(keep, each);
+        keep
+    }
+
     /// Forgets every frame (the ring's waiting frames are dropped at the next drain's pace).
     pub fn clear(&mut self) {
         self.frames.clear();
@@ -149,6 +170,11 @@ impl<T: Copy> History<T> {
     /// The most frames it holds.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The span a timed history shows, s.
+    pub fn seconds(&self) -> f32 {
+        self.seconds
     }
 }
 
