@@ -431,7 +431,7 @@ pub fn run(workspace: &Workspace, options: TestOptions) -> Result<()> {
             })?;
             eprintln!("RTSan runtime: {}", lib.display());
             // 1. every shared/ processor in-process; 2. the debug bundles' process() through
-            // the CLAP host (tests/src/clap.rs runs the plugin's audio-thread calls inside
+            // the CLAP host (tests/src/clap/process.rs runs the plugin's audio-thread calls inside
             // RTSan's real-time context).
             let shared: &[&str] = &["-p", "prism-shared", "--test", "rtsan"];
             let bundles: &[&str] = &[
