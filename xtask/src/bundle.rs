@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub release: bool,
+    /// A cargo profile by name (`ship`: what a release ships); overrides `release`.
+    pub profile: Option<String>,
     /// A target triple to cross-compile for; the host if `None`.
     pub target: Option<String>,
     /// Also build the standalone executables (`--bins`); otherwise only the libraries the
@@ -30,7 +32,10 @@ impl BuildOptions {
     /// The `cargo build` arguments, which nice-plug-xtask also parses to find the output.
     fn cargo_args(&self) -> Vec<String> {
         let mut args = Vec::new();
-        if self.release {
+        if let Some(profile) = &self.profile {
+            args.push("--profile".to_owned());
+            args.push(profile.clone());
+        } else if self.release {
             args.push("--release".to_owned());
         }
         if let Some(target) = &self.target {
@@ -38,6 +43,17 @@ impl BuildOptions {
             args.push(target.clone());
         }
         args
+    }
+
+    /// The folder under the target directory that cargo builds into (`dev` builds into
+    /// `debug`).
+    pub fn profile_dir(&self) -> &str {
+        match self.profile.as_deref() {
+            Some("dev") | Some("test") => "debug",
+            Some(profile) => profile,
+            None if self.release => "release",
+            None => "debug",
+        }
     }
 }
 
@@ -81,7 +97,7 @@ pub fn build_and_bundle(
                 if let Some(triple) = &options.target {
                     built.push(triple);
                 }
-                built.push(if options.release { "release" } else { "debug" });
+                built.push(options.profile_dir());
                 fs::copy(built.join(&exe), &shipped)
                     .with_context(|| format!("could not copy the standalone '{exe}'"))?;
             }
@@ -218,11 +234,23 @@ mod tests {
         let options = BuildOptions {
             release: true,
             target: Some("aarch64-apple-darwin".into()),
-            standalone: false,
+            ..BuildOptions::default()
         };
         assert_eq!(
             options.cargo_args(),
             ["--release", "--target", "aarch64-apple-darwin"]
         );
+        assert_eq!(options.profile_dir(), "release");
+        let ship = BuildOptions {
+            profile: Some("ship".into()),
+            ..BuildOptions::default()
+        };
+        assert_eq!(ship.cargo_args(), ["--profile", "ship"]);
+        assert_eq!(ship.profile_dir(), "ship");
+        let dev = BuildOptions {
+            profile: Some("dev".into()),
+            ..BuildOptions::default()
+        };
+        assert_eq!(dev.profile_dir(), "debug");
     }
 }

@@ -66,9 +66,12 @@ struct BundleArgs {
     /// Bundle every plugin package in bundle/bundler.toml
     #[arg(long, conflicts_with_all = ["packages", "package_flags"])]
     all: bool,
-    /// Build with the release profile (what you install and ship)
+    /// Build optimised (the release profile: what you install and use)
     #[arg(long)]
     release: bool,
+    /// Build with this cargo profile instead, e.g. `ship` (fat LTO: what a release ships)
+    #[arg(long, value_name = "NAME", conflicts_with = "release")]
+    profile: Option<String>,
     /// Cross-compile for this target triple
     #[arg(long, value_name = "TRIPLE")]
     target: Option<String>,
@@ -214,14 +217,12 @@ fn run_bundle(workspace: &Workspace, args: BundleArgs) -> Result<()> {
     }
     let options = bundle::BuildOptions {
         release: args.release,
+        profile: args.profile,
         target: args.target,
         standalone: args.standalone,
     };
     let bundles = bundle::build_and_bundle(workspace, &plugins, &options)?;
-    eprintln!(
-        "\nBundles ({}):",
-        if options.release { "release" } else { "debug" }
-    );
+    eprintln!("\nBundles ({}):", options.profile_dir());
     for bundle in bundles {
         eprintln!("  {}", workspace.display(&bundle));
     }
