@@ -12,8 +12,9 @@
 //! }
 //! ```
 //!
-//! The parent re-runs this test binary filtered to the one test (`--exact`), with
-//! [`CHILD_ENV`] naming it, and fails if the child does not pass. `PRISM_NO_ISOLATION=1`
+//! The parent re-runs this test binary filtered to the one test (`--exact`, with the
+//! module path libtest gives it, looked up in the binary's `--list`), with [`CHILD_ENV`]
+//! naming it, and fails if the child does not pass. `PRISM_NO_ISOLATION=1`
 //! runs the bodies in-process (for a debugger).
 
 use std::io::Read;
@@ -36,8 +37,9 @@ pub fn in_parent(name: &str) -> bool {
         return false;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
+    let full = full_test_name(&exe, name);
     let mut child = Command::new(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([full.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, name)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -85,6 +87,34 @@ pub fn in_parent(name: &str) -> bool {
     };
     crate::summary::record(name, crate::summary::plugin_of_test(name), false);
     panic!("{name}: the test's child process {verdict} (its output is above)");
+}
+
+/// The name libtest knows the test `name` by: `name` itself, or `module::name` for a test in
+/// a module of the binary (a test binary split into modules). Exactly one must match.
+fn full_test_name(exe: &std::path::Path, name: &str) -> String {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let list = LIST.get_or_init(|| {
+        let out = Command::new(exe)
+            .args(["--list", "--format=terse"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot list the tests of {}: {e}", exe.display()));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect()
+    });
+    let suffix = format!("::{name}");
+    let hits: Vec<&String> = list
+        .iter()
+        .filter(|t| *t == name || t.ends_with(&suffix))
+        .collect();
+    match hits.as_slice() {
+        [one] => (*one).clone(),
+        [] => panic!("{name}: this test binary lists no test of that name"),
+        many => panic!("{name}: more than one test of that name: {many:?}"),
+    }
 }
 
 /// Waits for `child` at most `timeout`; kills it then. `None`: it was killed.
