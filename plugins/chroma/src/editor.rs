@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 use nice_plug::prelude::*;
-use prism_plugin::editor::{panel, slider, toggle, Edge};
+use prism_plugin::editor::{controls, panel, Edge};
 use prism_plugin::{History, View};
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
@@ -142,17 +142,12 @@ impl ChromaView {
     }
 
     fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
-        let p = &self.params;
         ui.heading("Analysis");
-        slider(ui, "Reference pitch", &p.reference_hz, setter);
-        slider(ui, "Smoothing", &p.smoothing_ms, setter);
-        slider(ui, "Compression γ", &p.compression, setter);
-        slider(ui, "Chord vocabulary", &p.vocabulary, setter);
+        let sliders = ["ref_hz", "smooth_ms", "compress", "vocab"];
+        controls(ui, setter, &*self.params, &sliders);
         ui.separator();
-        toggle(ui, setter, &p.auto_tuning);
-        toggle(ui, setter, &p.drum_suppression);
-        toggle(ui, setter, &p.midi_out);
-        toggle(ui, setter, &p.freeze);
+        let toggles = ["auto_tune", "hpss", "midi_out", "freeze"];
+        controls(ui, setter, &*self.params, &toggles);
     }
 
     fn template_fit(&self, ui: &mut egui::Ui) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
 use nice_plug::prelude::*;
-use prism_plugin::editor::{panel, slider, toggle, Edge};
+use prism_plugin::editor::{controls, panel, Edge};
 use prism_plugin::{History, View};
 use prism_shared::gui::FrameConsumer;
 use prism_shared::pitch::{note_name, semitones, tuner};
@@ -102,18 +102,13 @@ impl View for PitchView {
 
 impl PitchView {
     fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
-        let p = &self.params;
         ui.heading("Tracking");
-        slider(ui, "Lowest pitch", &p.min_hz, setter);
-        slider(ui, "Highest pitch", &p.max_hz, setter);
-        slider(ui, "Reference pitch (A4)", &p.reference_hz, setter);
-        slider(ui, "Voicing threshold", &p.voicing_threshold, setter);
+        let tracking = ["min_hz", "max_hz", "ref_hz", "voicing"];
+        controls(ui, setter, &*self.params, &tracking);
         ui.separator();
         ui.heading("MIDI");
-        toggle(ui, setter, &p.midi_out);
-        slider(ui, "Bend range", &p.bend_range, setter);
-        slider(ui, "Minimum note length", &p.min_note_ms, setter);
-        slider(ui, "Transpose", &p.transpose, setter);
+        let midi = ["midi_out", "bend", "min_note", "transpose"];
+        controls(ui, setter, &*self.params, &midi);
         ui.separator();
         let latency = self.meters.latency_ms.load(Ordering::Relaxed);
         ui.label(

@@ -201,6 +201,28 @@ fn set_bool(setter: &ParamSetter, param: &BoolParam, value: bool) {
     setter.end_set_parameter(param);
 }
 
+/// The controls of the parameters `ids` of `params`, in that order, each under its name: a
+/// checkbox for an on/off parameter, a label and a slider for any other. An id the
+/// parameters do not have is skipped (and fails debug builds).
+pub fn controls(ui: &mut egui::Ui, setter: &ParamSetter, params: &impl Params, ids: &[&str]) {
+    let map = params.param_map();
+    for id in ids {
+        let Some((_, ptr, _)) = map.iter().find(|(i, _, _)| i == id) else {
+            debug_assert!(false, "no parameter {id:?}");
+            continue;
+        };
+        // SAFETY: the pointers of `param_map` point into `params`, borrowed for this call.
+        unsafe {
+            match *ptr {
+                ParamPtr::BoolParam(p) => toggle(ui, setter, &*p),
+                ParamPtr::FloatParam(p) => slider(ui, (*p).name(), &*p, setter),
+                ParamPtr::IntParam(p) => slider(ui, (*p).name(), &*p, setter),
+                ParamPtr::EnumParam(p) => slider(ui, (*p).name(), &*p, setter),
+            }
+        }
+    }
+}
+
 /// A label and a slider for a parameter.
 pub fn slider(ui: &mut egui::Ui, label: &str, param: &impl Param, setter: &ParamSetter) {
     ui.label(label);
