@@ -20,6 +20,32 @@ pub fn mono_sample(channels: &[&[f32]], i: usize) -> f64 {
     sum / channels.len().max(1) as f64
 }
 
+/// Writes the mono mix ([`mono_sample`], bit for bit) of samples `start..start + out.len()`
+/// into `out`: one tight loop per run instead of a call per sample.
+#[inline]
+pub fn mono_run(channels: &[&[f32]], start: usize, out: &mut [f32]) {
+    let end = start + out.len();
+    match channels {
+        [a] => {
+            for (o, &x) in out.iter_mut().zip(&a[start..end]) {
+                *o = sanitize::input_sample(x);
+            }
+        }
+        // (a + b) / 2 in f64 is exact, and equals the sum times 0.5.
+        [a, b] => {
+            for ((o, &x), &y) in out.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
+                let sum = sanitize::input_sample(x) as f64 + sanitize::input_sample(y) as f64;
+                *o = (sum * 0.5) as f32;
+            }
+        }
+        _ => {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = mono_sample(channels, start + k) as f32;
+            }
+        }
+    }
+}
+
 /// The one framing primitive: per-channel circular histories of the last `window` samples
 /// and a hop counter, counted from the last `prepare`/`reset`, so frames never depend on the
 /// host's block sizes. [`Framer`] (analysis frames) and [`crate::stft::SpectralEngine`]
@@ -69,6 +95,42 @@ impl FrameRing {
     #[inline]
     pub fn position(&self) -> usize {
         self.pos
+    }
+
+    /// How many samples can be written as one run ([`Self::run_mut`]): up to the end of the
+    /// circular buffer or the next frame, whichever is first (0 before `prepare`).
+    #[inline]
+    pub fn run_len(&self) -> usize {
+        if self.rings.is_empty() {
+            0
+        } else {
+            (self.window - self.pos).min(self.hop - self.since_hop)
+        }
+    }
+
+    /// The next `len` (≤ [`Self::run_len`]) slots of channel `ch`'s history, to be filled
+    /// before [`Self::advance`].
+    #[inline]
+    pub fn run_mut(&mut self, ch: usize, len: usize) -> &mut [f32] {
+        let pos = self.pos;
+        &mut self.rings[ch][pos..pos + len]
+    }
+
+    /// Advances past `len` (≤ [`Self::run_len`]) written samples; true when they complete a
+    /// frame.
+    #[inline]
+    pub fn advance(&mut self, len: usize) -> bool {
+        self.pos += len;
+        if self.pos >= self.window {
+            self.pos = 0;
+        }
+        self.since_hop += len;
+        if self.since_hop >= self.hop {
+            self.since_hop = 0;
+            true
+        } else {
+            false
+        }
     }
 
     /// Writes one sample per channel (`sample(ch)`) and advances; true when this sample
@@ -156,10 +218,18 @@ impl Framer {
         if self.ring.window() == 0 || channels.is_empty() {
             return;
         }
-        for sample_idx in 0..block_len(channels) {
-            if self.ring.push(|_| mono_sample(channels, sample_idx) as f32) {
+        let len = block_len(channels);
+        let mut start = 0;
+        while start < len {
+            let run = self.ring.run_len().min(len - start);
+            if run == 0 {
+                return;
+            }
+            mono_run(channels, start, self.ring.run_mut(0, run));
+            start += run;
+            if self.ring.advance(run) {
                 self.ring.copy_frame(0, &mut self.frame);
-                on_frame(&self.frame, sample_idx);
+                on_frame(&self.frame, start - 1);
             }
         }
     }
@@ -180,6 +250,31 @@ mod tests {
         assert_eq!(frames[0].0, vec![0., 0., 0., 0., 1., 2., 3., 4.]);
         assert_eq!(frames[0].1, 3);
         assert_eq!(frames[3].0, vec![9., 10., 11., 12., 13., 14., 15., 16.]);
+    }
+
+    #[test]
+    fn stereo_frames_are_the_mono_mix_framed_sample_by_sample() {
+        let left: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut right: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.11).cos()).collect();
+        right[5] = f32::NAN;
+        right[6] = 1e-40;
+        let mut framer = Framer::default();
+        framer.prepare(64, 24);
+        let mut frames = Vec::new();
+        for (l, r) in left.chunks(37).zip(right.chunks(37)) {
+            framer.process(&[l, r], |f, idx| frames.push((f.to_vec(), idx)));
+        }
+        let mut ring = FrameRing::default();
+        ring.prepare(64, 24, 1);
+        let mut expected = Vec::new();
+        let mut frame = vec![0.0; 64];
+        for i in 0..1000 {
+            if ring.push(|_| mono_sample(&[&left, &right], i) as f32) {
+                ring.copy_frame(0, &mut frame);
+                expected.push((frame.clone(), i % 37));
+            }
+        }
+        assert_eq!(frames, expected);
     }
 
     #[test]
