@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use prism_shared::analyzer::schema;
+use prism_shared::analyzer::Evidence;
 use prism_shared::chord::{chord_label, ChordModelParams};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::key::key_label;
@@ -71,6 +72,17 @@ pub struct SettingsArgs {
     /// Disable HPSS drum suppression.
     #[arg(long = schema::DRUM_SUPPRESSION.flag)]
     pub no_drum_suppression: bool,
+    /// Look-ahead of the chord decision in ms: the decision for each moment is made this
+    /// much later, seeing what follows (the CSV's time is when it is made, `chord_time_s`
+    /// the moment it is for; the .lab and PNG use the latter).
+    #[arg(long = schema::LOOKAHEAD_MS.flag, default_value_t = schema::LOOKAHEAD_MS.default,
+          value_parser = schema_args::float(&schema::LOOKAHEAD_MS))]
+    pub lookahead_ms: f32,
+    /// Chord evidence: filterbank (chroma vs harmonic chord templates) or nnls (NNLS note
+    /// transcription: bass and treble chroma vs bass/treble templates).
+    #[arg(long = schema::EVIDENCE.flag, default_value = schema_args::default_id::<Evidence>(),
+          value_parser = schema_args::choice::<Evidence>())]
+    pub evidence: Evidence,
     /// Chord HMM observation sharpness (evaluation and tuning only).
     #[arg(long, hide = true)]
     pub chord_kappa: Option<f32>,
@@ -109,6 +121,8 @@ impl SettingsArgs {
             compression: self.compression,
             vocabulary: self.vocabulary,
             drum_suppression: !self.no_drum_suppression,
+            lookahead_ms: self.lookahead_ms,
+            evidence: self.evidence,
         }
     }
 }
@@ -122,6 +136,9 @@ pub struct Row {
     pub chroma: [f32; 12],
     /// Chord index.
     pub chord: usize,
+    /// The moment (end of the frame) the chord decision is for, in seconds: `time_s` minus
+    /// the look-ahead.
+    pub chord_time_s: f64,
     /// Key index.
     pub key: usize,
 }
@@ -162,6 +179,7 @@ pub fn analyze(
                 time_s: frame.end_sample as f64 / audio.sample_rate as f64,
                 chroma: frame.chroma,
                 chord: frame.chord as usize,
+                chord_time_s: frame.chord_end_sample as f64 / audio.sample_rate as f64,
                 key: frame.key as usize,
             });
             let at = (pos + sample_idx) as u64;
@@ -183,28 +201,36 @@ pub fn csv(rows: &[Row]) -> String {
         out.push(',');
         out.push_str(name);
     }
-    out.push_str(",chord,key\n");
+    out.push_str(",chord,key,chord_time_s\n");
     for row in rows {
         let _ = write!(out, "{:.6}", row.time_s);
         for c in row.chroma {
             let _ = write!(out, ",{c:.5}");
         }
-        let _ = writeln!(out, ",{},{}", chord_label(row.chord), key_label(row.key));
+        let _ = writeln!(
+            out,
+            ",{},{},{:.6}",
+            chord_label(row.chord),
+            key_label(row.key),
+            row.chord_time_s
+        );
     }
     out
 }
 
-/// Chord segments `(start_s, end_s, chord)`: a chord starts when it is first emitted. The
-/// first segment starts at 0 (N until the first decision); the last ends at `duration_s`.
+/// Chord segments `(start_s, end_s, chord)`: a chord starts at the moment its first decision
+/// is for (`chord_time_s`: when it is emitted, without look-ahead). The first segment starts
+/// at 0 (N until the first decision); the last ends at `duration_s`.
 pub fn segments(rows: &[Row], duration_s: f64) -> Vec<(f64, f64, usize)> {
     let mut segments: Vec<(f64, f64, usize)> = Vec::new();
     let mut current = (0.0, prism_shared::chord::NO_CHORD);
     for row in rows {
         if row.chord != current.1 {
-            if row.time_s > current.0 {
-                segments.push((current.0, row.time_s, current.1));
+            let at = row.chord_time_s.max(current.0);
+            if at > current.0 {
+                segments.push((current.0, at, current.1));
             }
-            current = (row.time_s, row.chord);
+            current = (at, row.chord);
         }
     }
     if duration_s > current.0 {

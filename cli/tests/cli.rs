@@ -67,12 +67,14 @@ fn chroma_writes_csv_lab_and_png_with_the_documented_formats() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "time_s,C,C#,D,D#,E,F,F#,G,G#,A,A#,B,chord,key"
+        "time_s,C,C#,D,D#,E,F,F#,G,G#,A,A#,B,chord,key,chord_time_s"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // ≥ 20 frames per second over 9.6 s of music.
     assert!(rows.len() as f32 >= 20.0 * 9.6, "{} rows", rows.len());
-    assert!(rows.iter().all(|r| r.len() == 15));
+    assert!(rows.iter().all(|r| r.len() == 16));
+    // Without look-ahead a decision is for the frame it arrives with.
+    assert!(rows.iter().all(|r| r[0] == r[15]));
     let middle_of_g = rows
         .iter()
         .find(|r| r[0].parse::<f32>().unwrap() > 3.6)

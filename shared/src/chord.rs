@@ -169,26 +169,77 @@ impl Default for ChordModelParams {
     }
 }
 
-/// Online chord recogniser: template fits → HMM forward filtering → argmax.
+/// Weight of the bass half of a bass/treble observation (the treble half has weight 1).
+const BASS_WEIGHT: f32 = 0.6;
+/// Bass template weight of the chord tones other than the root (inversions).
+const INVERSION_WEIGHT: f32 = 0.25;
+
+/// Unit-norm bass + treble templates (`[bass; treble]`) for the NNLS evidence: the treble half
+/// is the chord's tones (the transcription has removed the partials), the bass half its root,
+/// with a little weight on the other chord tones for inversions.
+pub fn bass_treble_templates() -> [[f32; 24]; NUM_CHORDS] {
+    let mut templates = [[0.0f32; 24]; NUM_CHORDS];
+    templates[NO_CHORD] = [1.0; 24];
+    for (quality, (_, intervals)) in QUALITIES.iter().enumerate() {
+        for root in 0..12 {
+            let mut bass = [0.0f32; 12];
+            let mut treble = [0.0f32; 12];
+            for &interval in intervals.iter() {
+                treble[(root + interval) % 12] = 1.0;
+                bass[(root + interval) % 12] = INVERSION_WEIGHT;
+            }
+            bass[root] = 1.0;
+            templates[1 + quality * 12 + root] = bass_treble(&bass, &treble);
+        }
+    }
+    templates
+}
+
+/// The unit-norm `[bass · BASS_WEIGHT; treble]` observation of a bass and a treble chroma
+/// (each normalised first, so their levels do not matter).
+pub fn bass_treble(bass: &[f32; 12], treble: &[f32; 12]) -> [f32; 24] {
+    let mut b = *bass;
+    let mut t = *treble;
+    crate::chroma::normalize(&mut b);
+    crate::chroma::normalize(&mut t);
+    let mut out = [0.0f32; 24];
+    for i in 0..12 {
+        out[i] = BASS_WEIGHT * b[i];
+        out[12 + i] = t[i];
+    }
+    crate::chroma::normalize(&mut out);
+    out
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Online chord recogniser: template fits → HMM forward filtering → (optional fixed-lag
+/// smoothing, [`crate::lookahead`]) → argmax.
 #[derive(Debug, Clone)]
 pub struct ChordRecognizer {
     templates: [[f32; 12]; NUM_CHORDS],
+    bass_treble: [[f32; 24]; NUM_CHORDS],
     params: ChordModelParams,
     vocabulary: ChordVocabulary,
     posterior: [f32; NUM_CHORDS],
+    likelihood: [f32; NUM_CHORDS],
     fit: [f32; NUM_CHORDS],
-    current: usize,
+    lag: crate::lookahead::FixedLag,
 }
 
 impl Default for ChordRecognizer {
     fn default() -> Self {
         let mut recognizer = Self {
             templates: chord_templates(),
+            bass_treble: bass_treble_templates(),
             params: ChordModelParams::default(),
             vocabulary: ChordVocabulary::default(),
             posterior: [0.0; NUM_CHORDS],
+            likelihood: [0.0; NUM_CHORDS],
             fit: [0.0; NUM_CHORDS],
-            current: NO_CHORD,
+            lag: crate::lookahead::FixedLag::default(),
         };
         recognizer.reset();
         recognizer
@@ -201,7 +252,23 @@ impl ChordRecognizer {
         self.posterior = [0.0; NUM_CHORDS];
         self.posterior[NO_CHORD] = 1.0;
         self.fit = [0.0; NUM_CHORDS];
-        self.current = NO_CHORD;
+        self.lag.reset();
+    }
+
+    /// Allocates the look-ahead storage for up to `max_frames` frames. Not real-time safe.
+    pub fn prepare_lookahead(&mut self, max_frames: usize) {
+        self.lag.prepare(max_frames);
+    }
+
+    /// Sets the look-ahead in frames (up to the prepared maximum). Real-time safe; a change
+    /// restarts the smoothing (the forward filter keeps its state).
+    pub fn set_lookahead(&mut self, frames: usize) {
+        self.lag.set_lag(frames);
+    }
+
+    /// The look-ahead in frames.
+    pub fn lookahead(&self) -> usize {
+        self.lag.lag()
     }
 
     /// Changes the vocabulary (real-time safe). Chords outside it lose their probability.
@@ -225,23 +292,49 @@ impl ChordRecognizer {
     /// Feeds one unit-norm chroma frame (`silent` if below the level floor) and returns the
     /// decided chord. Never allocates.
     pub fn update(&mut self, chroma: &[f32; 12], silent: bool) -> usize {
+        let flatness = chroma.iter().sum::<f32>() / 12f32.sqrt();
+        for idx in 0..NUM_CHORDS {
+            self.fit[idx] = dot(&self.templates[idx], chroma);
+        }
+        self.decode(flatness, silent)
+    }
+
+    /// Feeds one frame of bass and treble chroma (NNLS evidence, [`crate::nnls`]) and returns
+    /// the decided chord: the fit is the cosine of `[bass; treble]` ([`bass_treble`]) to each
+    /// chord's bass/treble template. Never allocates.
+    pub fn update_bass_treble(
+        &mut self,
+        bass: &[f32; 12],
+        treble: &[f32; 12],
+        silent: bool,
+    ) -> usize {
+        let observation = bass_treble(bass, treble);
+        let flatness = observation.iter().sum::<f32>() / 24f32.sqrt();
+        for idx in 0..NUM_CHORDS {
+            self.fit[idx] = dot(&self.bass_treble[idx], &observation);
+        }
+        self.decode(flatness, silent)
+    }
+
+    /// HMM step on the chord fits in `self.fit` (N's entry is replaced by its own rule).
+    fn decode(&mut self, flatness: f32, silent: bool) -> usize {
         let vocabulary = self.vocabulary;
-        for (idx, template) in self.templates.iter().enumerate() {
-            self.fit[idx] = if !vocabulary.contains(idx) {
+        for idx in 0..NUM_CHORDS {
+            let fit = &mut self.fit[idx];
+            *fit = if !vocabulary.contains(idx) {
                 0.0
             } else if idx == NO_CHORD {
                 if silent {
                     1.0
                 } else {
-                    let flatness: f32 = template.iter().zip(chroma).map(|(a, b)| a * b).sum();
                     self.params
                         .no_chord_fit
                         .max(flatness - self.params.flatness_margin)
                 }
-            } else if silent {
+            } else if silent || !fit.is_finite() {
                 0.0
             } else {
-                template.iter().zip(chroma).map(|(a, b)| a * b).sum()
+                *fit
             };
         }
         let active = 1 + 12 * vocabulary.num_qualities();
@@ -251,35 +344,45 @@ impl ChordRecognizer {
         for idx in 0..NUM_CHORDS {
             if !vocabulary.contains(idx) {
                 self.posterior[idx] = 0.0;
+                self.likelihood[idx] = 0.0;
                 continue;
             }
             let prior = stay * self.posterior[idx] + leave * (1.0 - self.posterior[idx]);
-            let likelihood = (self.params.kappa * (self.fit[idx] - 1.0)).exp();
-            self.posterior[idx] = prior * likelihood;
+            self.likelihood[idx] = (self.params.kappa * (self.fit[idx] - 1.0)).exp();
+            self.posterior[idx] = prior * self.likelihood[idx];
             total += self.posterior[idx];
         }
         if total > 0.0 && total.is_finite() {
-            let mut best = NO_CHORD;
-            for idx in 0..NUM_CHORDS {
-                self.posterior[idx] = crate::sanitize::flush(self.posterior[idx] / total);
-                if self.posterior[idx] > self.posterior[best] {
-                    best = idx;
-                }
+            for p in self.posterior.iter_mut() {
+                *p = crate::sanitize::flush(*p / total);
             }
-            self.current = best;
+            self.lag
+                .push(&self.posterior, &self.likelihood, stay, leave)
         } else {
             self.reset();
+            NO_CHORD
         }
-        self.current
     }
 
-    /// The chord decided by the last update.
+    /// The chord decided by the last update (for the frame [`Self::frames_behind`] back).
     pub fn current(&self) -> usize {
-        self.current
+        self.lag.decided()
     }
 
-    /// Posterior probability of each chord after the last update.
+    /// How many frames before the newest the decision refers to (the look-ahead, once that
+    /// many frames have arrived).
+    pub fn frames_behind(&self) -> usize {
+        self.lag.frames_behind()
+    }
+
+    /// Posterior probability of each chord for the decided frame (filtered, or smoothed with
+    /// the look-ahead).
     pub fn posterior(&self) -> &[f32; NUM_CHORDS] {
+        self.lag.posterior()
+    }
+
+    /// Forward (filtered) posterior of the newest frame.
+    pub fn filtered(&self) -> &[f32; NUM_CHORDS] {
         &self.posterior
     }
 
@@ -329,6 +432,61 @@ mod tests {
         assert_eq!(recognizer.current(), NO_CHORD);
         recognizer.update(&[0.0; 12], true);
         assert_eq!(recognizer.current(), NO_CHORD);
+    }
+
+    #[test]
+    fn bass_and_treble_decide_root_and_inversion_is_still_the_chord() {
+        let mut recognizer = ChordRecognizer::default();
+        recognizer.set_vocabulary(ChordVocabulary::Full);
+        // A minor with C in the bass is A:min (first inversion), not C:maj6-ish or C:maj.
+        let mut treble = [0.0f32; 12];
+        for pc in [9, 0, 4] {
+            treble[pc] = 1.0;
+        }
+        let mut bass = [0.0f32; 12];
+        bass[0] = 1.0;
+        for _ in 0..6 {
+            recognizer.update_bass_treble(&bass, &treble, false);
+        }
+        assert_eq!(chord_label(recognizer.current()).to_string(), "A:min");
+        // C E G with C in the bass versus E in the bass: both C:maj.
+        let mut treble = [0.0f32; 12];
+        for pc in [0, 4, 7] {
+            treble[pc] = 1.0;
+        }
+        let mut bass = [0.0f32; 12];
+        bass[4] = 1.0;
+        for _ in 0..12 {
+            recognizer.update_bass_treble(&bass, &treble, false);
+        }
+        assert_eq!(chord_label(recognizer.current()).to_string(), "C:maj");
+        // The bass decides between A:min7 and C:maj when the treble holds both (A C E G).
+        treble[9] = 1.0;
+        let mut bass = [0.0f32; 12];
+        bass[9] = 1.0;
+        recognizer.set_vocabulary(ChordVocabulary::Sevenths);
+        for _ in 0..12 {
+            recognizer.update_bass_treble(&bass, &treble, false);
+        }
+        assert_eq!(chord_label(recognizer.current()).to_string(), "A:min7");
+    }
+
+    #[test]
+    fn look_ahead_delays_the_decision_by_its_frames() {
+        let mut recognizer = ChordRecognizer::default();
+        recognizer.prepare_lookahead(20);
+        recognizer.set_lookahead(5);
+        let mut chroma = [0.0f32; 12];
+        for pc in [4, 7, 11] {
+            chroma[pc] = 1.0;
+        }
+        crate::chroma::normalize(&mut chroma);
+        for _ in 0..10 {
+            recognizer.update(&chroma, false);
+        }
+        assert_eq!(recognizer.frames_behind(), 5);
+        assert_eq!(chord_label(recognizer.current()).to_string(), "E:min");
+        assert!(recognizer.posterior()[recognizer.current()] > 0.5);
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl PitchFilterbank {
         &self.long
     }
 
+    /// Bin spacing of the short FFT in Hz.
+    pub fn short_bin_hz(&self) -> f32 {
+        self.short.bin_hz
+    }
+
     /// The pitch from which the short FFT is used.
     pub fn split_pitch(&self) -> f32 {
         self.split_pitch

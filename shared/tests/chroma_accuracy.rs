@@ -17,6 +17,17 @@ struct Result {
 }
 
 fn analyze(p: &Progression, sample_rate: f32, settings: ChromaSettings) -> Result {
+    analyze_with(p, sample_rate, settings, 0.3)
+}
+
+/// Scores the frames at least `settle_s` after a change, at the moment each decision is for
+/// (`chord_end_sample`: earlier than the frame by the look-ahead).
+fn analyze_with(
+    p: &Progression,
+    sample_rate: f32,
+    settings: ChromaSettings,
+    settle_s: f32,
+) -> Result {
     let mut analyzer = ChromaAnalyzer::new(settings);
     analyzer.prepare(sample_rate, 512, 1);
     let mut correct = 0;
@@ -26,14 +37,14 @@ fn analyze(p: &Progression, sample_rate: f32, settings: ChromaSettings) -> Resul
     let mut changes = 0;
     for block in p.samples.chunks(512) {
         analyzer.process(&[block], |frame, _| {
-            let t = frame.end_sample as f32 / sample_rate;
+            let t = frame.chord_end_sample as f32 / sample_rate;
             tuning = frame.estimated_tuning_cents;
             key = frame.key as usize;
             changes += frame.chord_changed as usize;
             // Score frames at least 300 ms after a change (the window has moved on).
             if let Some(&(start, _, truth)) = p.segments.iter().find(|(s, e, _)| t >= *s && t < *e)
             {
-                if t - start >= 0.3 {
+                if t - start >= settle_s {
                     scored += 1;
                     correct += (frame.chord as usize == truth) as usize;
                 }
@@ -132,4 +143,51 @@ fn silence_is_no_chord() {
             .map(|&c| chord_label(c).to_string())
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn look_ahead_decides_the_frames_after_a_change_better() {
+    let p = progression(44_100.0, &CHORDS, 100.0, 4, true, 3);
+    let scored = |lookahead_ms| {
+        let settings = ChromaSettings {
+            lookahead_ms,
+            ..ChromaSettings::default()
+        };
+        // Every frame counts, also those just after a change, whose window still holds the
+        // previous chord: there the look-ahead's later evidence pays.
+        analyze_with(&p, 44_100.0, settings, 0.0)
+    };
+    let (now, ahead) = (scored(0.0), scored(250.0));
+    assert!(
+        ahead.accuracy > now.accuracy && ahead.changes <= now.changes,
+        "0 ms: {} ({} changes), 250 ms: {} ({} changes)",
+        now.accuracy,
+        now.changes,
+        ahead.accuracy,
+        ahead.changes
+    );
+    assert!(
+        ahead.changes <= CHORDS.len() + 2,
+        "flicker: {}",
+        ahead.changes
+    );
+}
+
+#[test]
+fn nnls_evidence_recognises_the_progression_with_and_without_drums() {
+    let settings = ChromaSettings {
+        evidence: prism_shared::analyzer::Evidence::Nnls,
+        ..ChromaSettings::default()
+    };
+    for drums in [false, true] {
+        let p = progression(44_100.0, &CHORDS, 100.0, 4, drums, 5);
+        let r = analyze(&p, 44_100.0, settings);
+        assert!(r.accuracy >= 0.9, "drums {drums}: accuracy {}", r.accuracy);
+        assert!(
+            r.changes <= CHORDS.len() + 3,
+            "drums {drums}: {} changes",
+            r.changes
+        );
+        assert_eq!(r.key, "C:maj", "drums {drums}");
+    }
 }

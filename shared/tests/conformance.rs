@@ -127,6 +127,30 @@ impl Case for Chroma {
     }
 }
 
+/// Chroma with the NNLS evidence and a 250 ms chord look-ahead.
+struct ChromaNnls;
+impl Case for ChromaNnls {
+    type P = ChromaAnalyzer;
+    fn make() -> ChromaAnalyzer {
+        ChromaAnalyzer::new(ChromaSettings {
+            auto_tuning: false,
+            evidence: prism_shared::analyzer::Evidence::Nnls,
+            lookahead_ms: 250.0,
+            ..ChromaSettings::default()
+        })
+    }
+    fn recovery_samples(p: &ChromaAnalyzer) -> usize {
+        // One analysis window, the HPSS time median and the look-ahead.
+        p.window_samples() + (6 + p.lookahead_frames()) * p.hop_samples()
+    }
+    fn digest_len_for(p: &ChromaAnalyzer, samples: usize, _num_channels: usize) -> usize {
+        (samples / p.hop_samples()) * 16
+    }
+    fn must_recover(idx: usize) -> bool {
+        idx % 16 < 12
+    }
+}
+
 struct Pitch;
 impl Case for Pitch {
     type P = PitchTracker;
@@ -445,6 +469,7 @@ macro_rules! conformance {
 conformance!(stft_identity, Identity);
 conformance!(hpss_separator, Hpss);
 conformance!(chroma_analyzer, Chroma);
+conformance!(chroma_nnls_lookahead, ChromaNnls);
 conformance!(pitch_tracker, Pitch);
 conformance!(split_neural, NeuralSplit);
 conformance!(split_hpss, HpssSplit);

@@ -33,6 +33,7 @@ import csv
 import datetime
 import json
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -45,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chord_material as cm  # noqa: E402
 import chord_metrics as met  # noqa: E402
+import chordino  # noqa: E402
 
 DEFAULT_SEED = 20240601
 CONDITIONS = ["drums", "nodrums", "synthetic"]
@@ -53,6 +55,7 @@ SYSTEM_TITLES = {
     "prism": "Prism (`prism chroma`, causal)",
     "naive_causal": "naive causal STFT chroma + forward HMM",
     "offline_cqt": "offline chroma_cqt + templates + Viterbi",
+    "chordino": "Chordino (NNLS-Chroma Vamp plugin, offline Viterbi)",
 }
 
 # EVALUATION.md "Targets for Prism" (chroma, chords, key, CPU rows).
@@ -348,7 +351,7 @@ def plot_example(path: Path, name, ref, sysouts, ref_chroma_times, ref_chroma, e
         lane(ax, i, l, y)
         names.append(sysname)
         y -= 1
-    ax.set_yticks([3.4, 2.4, 1.4, 0.4][: len(names)])
+    ax.set_yticks([3.4 - k for k in range(len(names))])
     ax.set_yticklabels(names, fontsize=7)
     ax.set_ylim(y + 0.8, 3.9)
     ax.set_xlim(0, end_s)
@@ -456,7 +459,25 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--prism-args", default="",
                     help="extra arguments for `prism chroma`, e.g. \"--vocabulary sevenths\"")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
+                    help="also run `prism chroma` with these extra arguments (after --prism-args) as "
+                         "system prism_NAME, e.g. ahead250=\"--lookahead-ms 250\" (repeatable: ablations)")
+    ap.add_argument("--no-chordino", action="store_true", help="skip the Chordino anchor")
     args = ap.parse_args(argv)
+
+    variants = []
+    for v in args.variant:
+        name, _, extra = v.partition("=")
+        if not name or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise SystemExit(f"--variant wants NAME=ARGS with NAME of letters, digits, _: {v!r}")
+        variants.append((f"prism_{name}", shlex.split(args.prism_args) + shlex.split(extra)))
+        SYSTEMS.append(f"prism_{name}")
+        SYSTEM_TITLES[f"prism_{name}"] = f"Prism `{extra.strip()}`"
+    chordino_ok, chordino_status = (False, "skipped (--no-chordino)") if args.no_chordino \
+        else chordino.available()
+    if chordino_ok:
+        SYSTEMS.append("chordino")
+    print(f"Chordino anchor: {'yes, ' if chordino_ok else 'no: '}{chordino_status}", file=sys.stderr)
 
     import librosa  # noqa: F401  (import cost outside the timings)
 
@@ -501,15 +522,34 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001
             rec["systems"]["prism"] = {"error": str(exc)}
             log(f"ERROR prism on {name}: {exc}")
+        for sysname, extra in variants:
+            try:
+                sysouts[sysname] = run_prism(prism, Path(it["wav"]), runs, f"{name}.{sysname}", extra)
+            except Exception as exc:  # noqa: BLE001
+                rec["systems"][sysname] = {"error": str(exc)}
+                log(f"ERROR {sysname} on {name}: {exc}")
+        if chordino_ok:
+            try:
+                so = chordino.run(it["wav"])
+                so["lab_path"] = runs / f"{name}.chordino.lab"
+                chordino.write_lab(so["lab_path"], so["segments"])
+                sysouts["chordino"] = so
+            except Exception as exc:  # noqa: BLE001
+                rec["systems"]["chordino"] = {"error": str(exc)}
+                log(f"ERROR chordino on {name}: {exc}")
         t0 = time.perf_counter()
         sysouts["naive_causal"] = met.baseline_naive_causal(y)
         naive_wall = time.perf_counter() - t0
         sysouts["offline_cqt"] = met.baseline_offline_cqt(y, chroma=ref_chroma.T)
 
         for sysname, so in sysouts.items():
-            lab_file = so.get("lab_path") if sysname == "prism" else None
+            lab_file = so.get("lab_path")
             r = score_system(so, ref_int, ref_lab, it["key"], ref_times, ref_chroma, end_s, lab_file)
-            if sysname == "prism":
+            if sysname == "chordino":  # no key output
+                r["key"] = {k: float("nan") for k in ("weighted_mean", "weighted_final", "t_first_correct_s",
+                                                       "t_settled_s", "flips")} | {"final_key": "–"}
+                r["wall_s"] = so["wall_s"]
+            if sysname.startswith("prism"):
                 r["wall_s"] = so["wall_s"]
                 r["num_frames"] = int(len(so["times"]))
                 r["frame_hop_s"] = float(np.median(np.diff(so["times"]))) if len(so["times"]) > 1 else None
@@ -523,9 +563,11 @@ def main(argv=None):
             rec["speed_ratio_prism_vs_librosa"] = rec["librosa_wall_s"] / sysouts["prism"]["wall_s"]
         results.append(rec)
         p = rec["systems"].get("prism", {})
+        others = "".join(f"  {s} {fmt(rec['systems'].get(s, {}).get('chord', {}).get('majmin'))}"
+                         for s in SYSTEMS[3:])
         log(f"{name:45s} prism majmin {fmt(p.get('chord', {}).get('majmin'))}"
             f"  naive {fmt(rec['systems']['naive_causal']['chord'].get('majmin'))}"
-            f"  offline {fmt(rec['systems']['offline_cqt']['chord'].get('majmin'))}")
+            f"  offline {fmt(rec['systems']['offline_cqt']['chord'].get('majmin'))}{others}")
         if example is None and it["condition"] == "drums" and "prism" in sysouts:
             example = (name, (ref_int, ref_lab), sysouts, ref_times, ref_chroma, end_s)
 
@@ -552,6 +594,7 @@ def main(argv=None):
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
         "prism": prism, "prism_version": prism_version(prism), "prism_args": args.prism_args,
+        "variants": {n: " ".join(a) for n, a in variants}, "chordino": chordino_status,
         "seed": args.seed, "quick": args.quick,
         "material_hash": manifest["hash"], "tools": manifest["tools"], "packages": package_versions(),
         "host": platform.platform(), "cpu_count": os.cpu_count(),
@@ -643,6 +686,9 @@ def write_report(path: Path, meta, by_cond, summary, targets, results, plots):
              f"{', args `' + meta['prism_args'] + '`' if meta['prism_args'] else ''}); seed {meta['seed']}; "
              f"material recipe `{meta['material_hash']}`{' (quick)' if meta['quick'] else ''}.  ")
     L.append("Tools: " + "; ".join(f"{k} {v}" for k, v in meta["tools"].items()) + ".  ")
+    L.append(f"Chordino anchor: {meta.get('chordino', '–')}.  ")
+    for n, a in meta.get("variants", {}).items():
+        L.append(f"Variant `{n}`: `prism chroma {a}`.  ")
     L.append("Packages: " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()) + ".\n")
     n = {c: sum(1 for r in results if r["condition"] == c) for c in CONDITIONS}
     L.append(f"Material: {n['drums']} mma charts rendered with drums, the same {n['nodrums']} without drums "

@@ -13,6 +13,7 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2}
 use nice_plug::prelude::*;
 use prism_plugin::editor::{controls, panel, Edge};
 use prism_plugin::{History, View};
+use prism_shared::analyzer::Evidence;
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::gui::FrameConsumer;
@@ -33,6 +34,12 @@ pub struct Meters {
     pub tuning_cents: AtomicF32,
     /// Analysis frames per second (the editor's time axis).
     pub frame_rate_hz: AtomicF32,
+    /// The prepared sample rate.
+    pub sample_rate_hz: AtomicF32,
+    /// How far the shown chord lags the music (the look-ahead actually in use), ms.
+    pub chord_lag_ms: AtomicF32,
+    /// Bass pitch class (12: none).
+    pub bass: AtomicU32,
 }
 
 impl Meters {
@@ -46,6 +53,11 @@ impl Meters {
             .store(frame.key_confidence, Ordering::Relaxed);
         self.tuning_cents
             .store(frame.estimated_tuning_cents, Ordering::Relaxed);
+        let lag = frame.end_sample.saturating_sub(frame.chord_end_sample) as f32;
+        let rate = self.sample_rate_hz.load(Ordering::Relaxed).max(1.0);
+        self.chord_lag_ms
+            .store(1000.0 * lag / rate, Ordering::Relaxed);
+        self.bass.store(frame.bass as u32, Ordering::Relaxed);
     }
 }
 
@@ -79,7 +91,7 @@ impl View for ChromaView {
         let frame_rate = self.meters.frame_rate_hz.load(Ordering::Relaxed);
         let keep = self.history.drain_timed(frame_rate, |_| {});
 
-        panel(ui, "header", Edge::Top(96.0), |ui| self.header(ui));
+        panel(ui, "header", Edge::Top(112.0), |ui| self.header(ui));
         panel(ui, "controls", Edge::Left(250.0), |ui| {
             self.controls(ui, setter)
         });
@@ -104,7 +116,20 @@ impl ChromaView {
                         .size(44.0)
                         .strong(),
                 );
-                ui.label(format!("confidence {:.0} %", 100.0 * chord_conf));
+                let bass = self.meters.bass.load(Ordering::Relaxed) as usize;
+                let bass = PITCH_CLASS_NAMES.get(bass).copied().unwrap_or("–");
+                ui.label(format!(
+                    "confidence {:.0} % · bass {bass}",
+                    100.0 * chord_conf
+                ));
+                let lag = self.meters.chord_lag_ms.load(Ordering::Relaxed);
+                if lag > 0.5 {
+                    ui.label(
+                        egui::RichText::new(format!("{lag:.0} ms ago (look-ahead)"))
+                            .small()
+                            .weak(),
+                    );
+                }
             });
             ui.add_space(40.0);
             ui.vertical(|ui| {
@@ -143,7 +168,14 @@ impl ChromaView {
 
     fn controls(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
         ui.heading("Analysis");
-        let sliders = ["ref_hz", "smooth_ms", "compress", "vocab"];
+        let sliders = [
+            "ref_hz",
+            "smooth_ms",
+            "compress",
+            "vocab",
+            "evidence",
+            "lookahead_ms",
+        ];
         controls(ui, setter, &*self.params, &sliders);
         ui.separator();
         let toggles = ["auto_tune", "hpss", "midi_out", "freeze"];
@@ -157,7 +189,11 @@ impl ChromaView {
             return;
         };
         let chord = last.chord as usize;
-        ui.label(format!("{} — chroma vs template", chord_label(chord)));
+        let evidence = match self.params.evidence.value().0 {
+            Evidence::Filterbank => "chroma vs harmonic template",
+            Evidence::Nnls => "NNLS treble notes (and bass) vs template",
+        };
+        ui.label(format!("{} — {evidence}", chord_label(chord)));
         let (rect, _) =
             ui.allocate_exact_size(Vec2::new(ui.available_width(), 130.0), Sense::hover());
         let painter = ui.painter_at(rect);

@@ -73,6 +73,10 @@ impl Glue for Chroma {
             .prepare(setup.sample_rate, setup.max_block, setup.num_channels);
         let rate = self.analyzer.frame_rate_hz();
         self.meters.frame_rate_hz.store(rate, Ordering::Relaxed);
+        let sample_rate = self.analyzer.sample_rate();
+        self.meters
+            .sample_rate_hz
+            .store(sample_rate, Ordering::Relaxed);
         0
     }
 

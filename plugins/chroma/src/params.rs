@@ -3,7 +3,7 @@
 
 use nice_plug::prelude::*;
 use prism_plugin::{params, Choice, EditorSize, ShellParams};
-use prism_shared::analyzer::schema;
+use prism_shared::analyzer::{schema, Evidence};
 use prism_shared::{ChordVocabulary, ChromaSettings};
 
 /// All automatable, persisted parameters.
@@ -21,6 +21,10 @@ pub struct ChromaParams {
     pub vocabulary: EnumParam<Choice<ChordVocabulary>>,
     #[id = "hpss"]
     pub drum_suppression: BoolParam,
+    #[id = "evidence"]
+    pub evidence: EnumParam<Choice<Evidence>>,
+    #[id = "lookahead_ms"]
+    pub lookahead_ms: FloatParam,
     #[id = "freeze"]
     pub freeze: BoolParam,
     #[id = "midi_out"]
@@ -39,6 +43,8 @@ impl Default for ChromaParams {
             compression: params::float(&schema::COMPRESSION, ""),
             vocabulary: params::choice(),
             drum_suppression: params::bool(&schema::DRUM_SUPPRESSION, ""),
+            evidence: params::choice(),
+            lookahead_ms: params::float(&schema::LOOKAHEAD_MS, ""),
             freeze: params::bool(&schema::FREEZE, ""),
             midi_out: params::bool(&schema::MIDI_OUT, ""),
             editor_size: EditorSize::new(980.0, 640.0),
@@ -56,6 +62,8 @@ impl ChromaParams {
             compression: self.compression.value(),
             vocabulary: self.vocabulary.value().0,
             drum_suppression: self.drum_suppression.value(),
+            lookahead_ms: self.lookahead_ms.value(),
+            evidence: self.evidence.value().0,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The Prism Chroma analysis chain: framing → two-resolution STFT → (optional) HPSS drum
-//! suppression → tuned semitone filterbank → log-compressed chroma → smoothing → chords (HMM)
-//! and key. One code path for the plugin, the CLI and the tests.
+//! suppression → evidence (tuned semitone filterbank → log-compressed chroma → smoothing, or
+//! NNLS transcription → bass and treble chroma) → chords (HMM, optional fixed-lag
+//! look-ahead) and key. One code path for the plugin, the CLI and the tests.
 
 use crate::chord::{ChordRecognizer, ChordVocabulary, NUM_CHORDS};
 use crate::chroma::{fold_chroma, PitchFilterbank, TuningEstimator, NUM_PITCHES};
 use crate::framing::Framer;
 use crate::hpss::MedianHpss;
 use crate::key::KeyEstimator;
+use crate::nnls::{NoteTranscriber, Spectrum};
 use crate::params::Choices;
 use crate::stft::{fft_len_for, SpectrumAnalyzer};
 use crate::Processor;
@@ -27,6 +29,34 @@ pub struct ChromaSettings {
     pub vocabulary: ChordVocabulary,
     /// Median-filter HPSS before the filterbank, so drums do not smear the chroma.
     pub drum_suppression: bool,
+    /// Look-ahead of the chord decision in ms (0 = decide each frame as it arrives).
+    pub lookahead_ms: f32,
+    /// What the chord recogniser listens to.
+    pub evidence: Evidence,
+}
+
+/// The chord recogniser's evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Evidence {
+    /// The filterbank chroma against harmonic chord templates.
+    #[default]
+    Filterbank,
+    /// NNLS note transcription ([`crate::nnls`]): bass and treble chroma against bass/treble
+    /// chord templates.
+    Nnls,
+}
+
+impl Choices for Evidence {
+    const SPEC: &'static crate::params::ChoiceSpec = &schema::EVIDENCE;
+    fn index(self) -> usize {
+        self as usize
+    }
+    fn from_index(index: usize) -> Self {
+        match index {
+            1 => Evidence::Nnls,
+            _ => Evidence::Filterbank,
+        }
+    }
 }
 
 impl Default for ChromaSettings {
@@ -38,6 +68,8 @@ impl Default for ChromaSettings {
             compression: schema::COMPRESSION.default,
             vocabulary: ChordVocabulary::default_choice(),
             drum_suppression: schema::DRUM_SUPPRESSION.default,
+            lookahead_ms: schema::LOOKAHEAD_MS.default,
+            evidence: Evidence::default_choice(),
         }
     }
 }
@@ -49,91 +81,13 @@ impl ChromaSettings {
             reference_hz: schema::REFERENCE_HZ.clamp(self.reference_hz),
             smoothing_ms: schema::SMOOTHING_MS.clamp(self.smoothing_ms),
             compression: schema::COMPRESSION.clamp(self.compression),
+            lookahead_ms: schema::LOOKAHEAD_MS.clamp(self.lookahead_ms),
             ..self
         }
     }
 }
 
-/// Prism Chroma's parameters, stated once (see [`crate::params`]).
-pub mod schema {
-    use crate::params::{BoolSpec, ChoiceSpec, FloatSpec, Spec, Taper};
-
-    pub use crate::params::REFERENCE_HZ;
-
-    /// Apply the running tuning estimate on top of the reference.
-    pub const AUTO_TUNING: BoolSpec = BoolSpec {
-        id: "auto_tune",
-        name: "Auto Tuning",
-        flag: Some("no-auto-tuning"),
-        default: true,
-    };
-    /// Chroma smoothing time constant (0 = off, lowest latency).
-    pub const SMOOTHING_MS: FloatSpec = FloatSpec {
-        id: "smooth_ms",
-        name: "Smoothing",
-        flag: Some("smoothing-ms"),
-        min: 0.0,
-        max: 2000.0,
-        default: 0.0,
-        step: 1.0,
-        unit: " ms",
-        taper: Taper::Skewed(-2.0),
-    };
-    /// Log-compression factor γ of `ln(1 + γ·E/E_max)` (relative to the frame's peak).
-    pub const COMPRESSION: FloatSpec = FloatSpec {
-        id: "compress",
-        name: "Compression",
-        flag: Some("compression"),
-        min: 1.0,
-        max: 10_000.0,
-        default: 30.0,
-        step: 1.0,
-        unit: "",
-        taper: Taper::Skewed(-2.0),
-    };
-    /// Chord vocabulary ([`crate::ChordVocabulary`]).
-    pub const VOCABULARY: ChoiceSpec = ChoiceSpec {
-        id: "vocab",
-        name: "Chord Vocabulary",
-        flag: Some("vocabulary"),
-        ids: &["majmin", "sevenths", "full"],
-        names: &["Major/minor", "Sevenths", "Full"],
-        default: 0,
-    };
-    /// HPSS drum suppression before the chroma.
-    pub const DRUM_SUPPRESSION: BoolSpec = BoolSpec {
-        id: "hpss",
-        name: "Drum Suppression",
-        flag: Some("no-drum-suppression"),
-        default: true,
-    };
-    /// Hold the display and the MIDI chord (plugin only).
-    pub const FREEZE: BoolSpec = BoolSpec {
-        id: "freeze",
-        name: "Freeze",
-        flag: None,
-        default: false,
-    };
-    /// Send the detected chord as MIDI notes (`prism chroma --midi FILE` writes them).
-    pub const MIDI_OUT: BoolSpec = BoolSpec {
-        id: "midi_out",
-        name: "MIDI Chords",
-        flag: None,
-        default: true,
-    };
-
-    /// Every parameter, in the plugin's order.
-    pub const ALL: &[Spec] = &[
-        Spec::Float(&REFERENCE_HZ),
-        Spec::Bool(&AUTO_TUNING),
-        Spec::Float(&SMOOTHING_MS),
-        Spec::Float(&COMPRESSION),
-        Spec::Choice(&VOCABULARY),
-        Spec::Bool(&DRUM_SUPPRESSION),
-        Spec::Bool(&FREEZE),
-        Spec::Bool(&MIDI_OUT),
-    ];
-}
+pub mod schema;
 
 /// Everything one analysis frame produces. `Copy` and fixed-size, so it can travel through a
 /// lock-free ring to the editor.
@@ -149,8 +103,13 @@ pub struct ChromaFrame {
     pub tuning_cents: f32,
     /// Estimated tuning relative to the reference (even when auto tuning is off), cents.
     pub estimated_tuning_cents: f32,
-    /// Decided chord index (see [`crate::chord`]).
+    /// Decided chord index (see [`crate::chord`]), for the frame ending at
+    /// `chord_end_sample` (earlier than `end_sample` by the look-ahead).
     pub chord: u16,
+    /// Stream position just after the last sample of the frame the chord decision is for.
+    pub chord_end_sample: u64,
+    /// Pitch class of the bass (NNLS evidence; `NO_BASS` otherwise or when unclear).
+    pub bass: u8,
     /// Posterior probability of the decided chord.
     pub chord_confidence: f32,
     /// True if the chord differs from the previous frame's.
@@ -172,6 +131,8 @@ impl Default for ChromaFrame {
             tuning_cents: 0.0,
             estimated_tuning_cents: 0.0,
             chord: 0,
+            chord_end_sample: 0,
+            bass: NO_BASS,
             chord_confidence: 1.0,
             chord_changed: false,
             key: 0,
@@ -180,6 +141,9 @@ impl Default for ChromaFrame {
         }
     }
 }
+
+/// [`ChromaFrame::bass`] when there is no bass note to show.
+pub const NO_BASS: u8 = 12;
 
 /// Analysis window ≈ 186 ms (8192 samples at 44.1 kHz); the short window is half of it.
 const LONG_WINDOW_S: f32 = 0.186;
@@ -216,10 +180,12 @@ struct AnalyzerState {
     filterbank: PitchFilterbank,
     tuning: TuningEstimator,
     chords: ChordRecognizer,
+    notes: Option<Box<NoteTranscriber>>,
     key: KeyEstimator,
     pitch_energy: [f32; NUM_PITCHES],
     smoothed: [f32; 12],
     hop_s: f32,
+    hop: usize,
     samples_seen: u64,
     frame: ChromaFrame,
     prepared: bool,
@@ -237,8 +203,16 @@ impl ChromaAnalyzer {
     /// Values outside the schema's ranges are clamped ([`schema`]).
     pub fn set_settings(&mut self, settings: ChromaSettings) {
         let settings = settings.sanitized();
-        self.state.chords.set_vocabulary(settings.vocabulary);
-        self.state.settings = settings;
+        let s = &mut self.state;
+        s.chords.set_vocabulary(settings.vocabulary);
+        s.chords
+            .set_lookahead(lookahead_frames(settings.lookahead_ms, s.hop_s));
+        s.settings = settings;
+    }
+
+    /// The chord decision's look-ahead in frames (as set; fewer at the stream's start).
+    pub fn lookahead_frames(&self) -> usize {
+        self.state.chords.lookahead()
     }
 
     /// Replaces the chord HMM's parameters (for evaluation and tuning; real-time safe).
@@ -349,10 +323,18 @@ impl Processor for ChromaAnalyzer {
         s.hpss_short
             .prepare(s.bins_short, CHROMA_HPSS_LEN_H, CHROMA_HPSS_LEN_P, 0);
         s.hop_s = hop as f32 / sample_rate;
+        s.hop = hop;
         s.tuning.prepare(s.hop_s);
         s.key.prepare(s.hop_s);
+        s.chords
+            .prepare_lookahead(lookahead_frames(schema::LOOKAHEAD_MS.max, s.hop_s));
+        // Allocated whatever the evidence, so switching it is real-time safe.
+        if s.notes.is_none() {
+            s.notes = Some(Box::default());
+        }
         let settings = s.settings;
         s.prepared = true;
+        self.set_settings(settings);
         self.set_settings(settings);
         self.reset();
     }
@@ -394,10 +376,12 @@ impl Default for AnalyzerState {
             filterbank: PitchFilterbank::default(),
             tuning: TuningEstimator::default(),
             chords: ChordRecognizer::default(),
+            notes: None,
             key: KeyEstimator::default(),
             pitch_energy: [0.0; NUM_PITCHES],
             smoothed: [0.0; 12],
             hop_s: 0.0,
+            hop: 0,
             samples_seen: 0,
             frame: ChromaFrame::default(),
             prepared: false,
@@ -468,8 +452,39 @@ impl AnalyzerState {
             self.smoothed = chroma;
         }
 
+        let mut bass_note = NO_BASS;
+        let nnls = self.settings.evidence == Evidence::Nnls;
+        let chord = if let (true, Some(notes)) = (nnls, self.notes.as_deref_mut()) {
+            let bins = (
+                self.filterbank.long_bins().bin_hz,
+                self.filterbank.short_bin_hz(),
+            );
+            notes.transcribe(
+                Spectrum {
+                    power: long,
+                    bin_hz: bins.0,
+                },
+                Spectrum {
+                    power: short,
+                    bin_hz: bins.1,
+                },
+                self.filterbank.split_pitch(),
+                shift,
+            );
+            let (mut bass, mut treble) = ([0.0f32; 12], [0.0f32; 12]);
+            notes.bass_treble_chroma(&mut bass, &mut treble);
+            let strongest = (0..12).fold(0, |b, i| if bass[i] > bass[b] { i } else { b });
+            let bass_total: f32 = bass.iter().sum();
+            if !silent && bass[strongest] > 0.4 * bass_total {
+                bass_note = strongest as u8;
+            }
+            crate::chroma::normalize(&mut treble);
+            chroma = treble;
+            self.chords.update_bass_treble(&bass, &treble, silent)
+        } else {
+            self.chords.update(&chroma, silent)
+        };
         let previous = self.frame.chord;
-        let chord = self.chords.update(&chroma, silent);
         // The key follows the harmony: the chord tones of the decided chord (weighted by its
         // posterior) rather than the raw chroma, whose upper harmonics pull the profile
         // correlation towards the dominant.
@@ -493,6 +508,9 @@ impl AnalyzerState {
         f.tuning_cents = applied;
         f.estimated_tuning_cents = estimated;
         f.chord = chord as u16;
+        let behind = (self.chords.frames_behind() * self.hop) as u64;
+        f.chord_end_sample = end_sample.saturating_sub(behind);
+        f.bass = bass_note;
         f.chord_confidence = self.chords.posterior()[chord];
         f.chord_changed = chord as u16 != previous;
         f.key = key as u8;
@@ -509,5 +527,14 @@ fn suppress_drums(hpss: &mut MedianHpss, power: &mut [f32], magnitude: &mut [f32
     let mask = hpss.push(&magnitude[..bins]);
     for (p, m) in power[..bins].iter_mut().zip(mask) {
         *p *= m * m;
+    }
+}
+
+/// A look-ahead in ms as whole frames of `hop_s` seconds.
+fn lookahead_frames(ms: f32, hop_s: f32) -> usize {
+    if hop_s > 0.0 && ms > 0.0 {
+        (ms / 1000.0 / hop_s).round() as usize
+    } else {
+        0
     }
 }
