@@ -95,6 +95,9 @@ pub struct SettingsArgs {
     /// Flatness margin of N (evaluation and tuning only).
     #[arg(long, hide = true)]
     pub flatness_margin: Option<f32>,
+    /// Weight of the bass chroma beside the treble's, NNLS evidence (0 = no bass; ablation).
+    #[arg(long, hide = true)]
+    pub bass_weight: Option<f32>,
 }
 
 impl SettingsArgs {
@@ -109,6 +112,11 @@ impl SettingsArgs {
                 .clamp(0.0, 0.9999),
             no_chord_fit: self.no_chord_fit.unwrap_or(defaults.no_chord_fit),
             flatness_margin: self.flatness_margin.unwrap_or(defaults.flatness_margin),
+            bass_weight: self
+                .bass_weight
+                .filter(|w| w.is_finite())
+                .unwrap_or(defaults.bass_weight)
+                .clamp(0.0, 10.0),
         }
     }
 

@@ -156,6 +156,8 @@ pub struct ChordModelParams {
     /// N also fits as well as the chroma's flatness (its cosine to a flat vector) minus this
     /// margin, so noise and drums-only passages are N.
     pub flatness_margin: f32,
+    /// Weight of the bass chroma beside the treble's (NNLS evidence; 0 = no bass).
+    pub bass_weight: f32,
 }
 
 impl Default for ChordModelParams {
@@ -165,19 +167,19 @@ impl Default for ChordModelParams {
             self_transition: 0.95,
             no_chord_fit: 0.5,
             flatness_margin: 0.3,
+            bass_weight: 0.6,
         }
     }
 }
 
-/// Weight of the bass half of a bass/treble observation (the treble half has weight 1).
-const BASS_WEIGHT: f32 = 0.6;
 /// Bass template weight of the chord tones other than the root (inversions).
 const INVERSION_WEIGHT: f32 = 0.25;
 
 /// Unit-norm bass + treble templates (`[bass; treble]`) for the NNLS evidence: the treble half
 /// is the chord's tones (the transcription has removed the partials), the bass half its root,
 /// with a little weight on the other chord tones for inversions.
-pub fn bass_treble_templates() -> [[f32; 24]; NUM_CHORDS] {
+/// `bass_weight` as in [`bass_treble`].
+pub fn bass_treble_templates(bass_weight: f32) -> [[f32; 24]; NUM_CHORDS] {
     let mut templates = [[0.0f32; 24]; NUM_CHORDS];
     templates[NO_CHORD] = [1.0; 24];
     for (quality, (_, intervals)) in QUALITIES.iter().enumerate() {
@@ -189,22 +191,22 @@ pub fn bass_treble_templates() -> [[f32; 24]; NUM_CHORDS] {
                 bass[(root + interval) % 12] = INVERSION_WEIGHT;
             }
             bass[root] = 1.0;
-            templates[1 + quality * 12 + root] = bass_treble(&bass, &treble);
+            templates[1 + quality * 12 + root] = bass_treble(&bass, &treble, bass_weight);
         }
     }
     templates
 }
 
-/// The unit-norm `[bass · BASS_WEIGHT; treble]` observation of a bass and a treble chroma
-/// (each normalised first, so their levels do not matter).
-pub fn bass_treble(bass: &[f32; 12], treble: &[f32; 12]) -> [f32; 24] {
+/// The unit-norm `[bass · bass_weight; treble]` observation of a bass and a treble chroma
+/// (each normalised first, so their levels do not matter; weight 0: the treble alone).
+pub fn bass_treble(bass: &[f32; 12], treble: &[f32; 12], bass_weight: f32) -> [f32; 24] {
     let mut b = *bass;
     let mut t = *treble;
     crate::chroma::normalize(&mut b);
     crate::chroma::normalize(&mut t);
     let mut out = [0.0f32; 24];
     for i in 0..12 {
-        out[i] = BASS_WEIGHT * b[i];
+        out[i] = bass_weight * b[i];
         out[12 + i] = t[i];
     }
     crate::chroma::normalize(&mut out);
@@ -233,7 +235,7 @@ impl Default for ChordRecognizer {
     fn default() -> Self {
         let mut recognizer = Self {
             templates: chord_templates(),
-            bass_treble: bass_treble_templates(),
+            bass_treble: bass_treble_templates(ChordModelParams::default().bass_weight),
             params: ChordModelParams::default(),
             vocabulary: ChordVocabulary::default(),
             posterior: [0.0; NUM_CHORDS],
@@ -280,7 +282,11 @@ impl ChordRecognizer {
     }
 
     /// Replaces the model parameters.
+    /// Not real-time safe when the bass weight changes (the templates are rebuilt).
     pub fn set_params(&mut self, params: ChordModelParams) {
+        if params.bass_weight != self.params.bass_weight {
+            self.bass_treble = bass_treble_templates(params.bass_weight);
+        }
         self.params = params;
     }
 
@@ -308,7 +314,7 @@ impl ChordRecognizer {
         treble: &[f32; 12],
         silent: bool,
     ) -> usize {
-        let observation = bass_treble(bass, treble);
+        let observation = bass_treble(bass, treble, self.params.bass_weight);
         let flatness = observation.iter().sum::<f32>() / 24f32.sqrt();
         for idx in 0..NUM_CHORDS {
             self.fit[idx] = dot(&self.bass_treble[idx], &observation);
@@ -469,6 +475,31 @@ mod tests {
             recognizer.update_bass_treble(&bass, &treble, false);
         }
         assert_eq!(chord_label(recognizer.current()).to_string(), "A:min7");
+    }
+
+    #[test]
+    fn the_bass_weight_decides_how_much_the_bass_counts() {
+        // C E G A in the treble: C:maj or A:min; the bass decides, unless it has no weight.
+        let mut treble = [0.0f32; 12];
+        for pc in [0, 4, 7, 9] {
+            treble[pc] = 1.0;
+        }
+        let decide = |bass_pc: usize, bass_weight: f32| {
+            let mut recognizer = ChordRecognizer::default();
+            recognizer.set_params(ChordModelParams {
+                bass_weight,
+                ..ChordModelParams::default()
+            });
+            let mut bass = [0.0f32; 12];
+            bass[bass_pc] = 1.0;
+            for _ in 0..12 {
+                recognizer.update_bass_treble(&bass, &treble, false);
+            }
+            chord_label(recognizer.current()).to_string()
+        };
+        assert_eq!(decide(9, 0.6), "A:min");
+        assert_eq!(decide(0, 0.6), "C:maj");
+        assert_eq!(decide(9, 0.0), decide(0, 0.0));
     }
 
     #[test]
