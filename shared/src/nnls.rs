@@ -423,38 +423,27 @@ mod tests {
         assert!(share(&treble, 2) > 0.8, "{treble:?}");
     }
 
+    /// Transcribes `power` as both spectra (the short one its first half).
+    fn transcribe_raw<'a>(t: &'a mut NoteTranscriber, power: &[f32], shift: f32) -> &'a [f32] {
+        let long = Spectrum { power, bin_hz: 5.0 };
+        let short = Spectrum {
+            power: &power[..N_SHORT / 2 + 1],
+            bin_hz: 10.0,
+        };
+        t.transcribe(long, short, 70.0, shift)
+    }
+
     #[test]
     fn silence_and_garbage_give_finite_zero_or_bounded_activations() {
         let mut t = NoteTranscriber::new();
         let zeros = vec![0.0; N_LONG / 2 + 1];
-        let a = t.transcribe(
-            Spectrum {
-                power: &zeros,
-                bin_hz: 5.0,
-            },
-            Spectrum {
-                power: &zeros[..N_SHORT / 2 + 1],
-                bin_hz: 10.0,
-            },
-            70.0,
-            0.0,
-        );
-        assert!(a.iter().all(|&v| v == 0.0));
+        assert!(transcribe_raw(&mut t, &zeros, 0.0)
+            .iter()
+            .all(|&v| v == 0.0));
         let mut garbage = vec![f32::NAN; N_LONG / 2 + 1];
         garbage[100] = f32::INFINITY;
         garbage[200] = 1e30;
-        let a = t.transcribe(
-            Spectrum {
-                power: &garbage,
-                bin_hz: 5.0,
-            },
-            Spectrum {
-                power: &garbage[..N_SHORT / 2 + 1],
-                bin_hz: 10.0,
-            },
-            70.0,
-            f32::NAN,
-        );
+        let a = transcribe_raw(&mut t, &garbage, f32::NAN);
         assert!(a.iter().all(|v| v.is_finite()));
     }
 }
