@@ -549,3 +549,56 @@ fn clap_editor_opens_at_the_size_the_session_saved() {
     std::env::remove_var("DISPLAY");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// A host may close the display (or unload the plugin) as soon as `gui.destroy()` returns: the
+/// editor's window thread must be gone by then. baseview alone returns while the thread is
+/// still tearing down its window and X connection (vendor/nice-plug-egui/PRISM-PATCHES.md, 2),
+/// and Xlib then ends the process ("X connection broken", exit 1 or a crash).
+#[test]
+fn clap_editor_close_returns_after_its_window_thread_has_let_go_of_the_display() {
+    const TEST: &str =
+        "clap_editor_close_returns_after_its_window_thread_has_let_go_of_the_display";
+    if prism_tests::isolate::in_parent(TEST) {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(paths) = bundles::require_bundles(BundleKind::Clap, TEST) else {
+        return;
+    };
+    for path in &paths {
+        let bundle = load_with_plugins(path).expect("loading the bundle");
+        for d in bundle.descriptors().expect("descriptors") {
+            let mut p = bundle.instantiate(&d.id).expect("instantiating");
+            if p.gui().is_none() {
+                continue;
+            }
+            for cycle in 0..3 {
+                let xvfb = Xvfb::start().expect("starting Xvfb");
+                std::env::set_var("DISPLAY", xvfb.display());
+                let parent = X11ParentWindow::create(&xvfb.display(), (0, 0), (1200, 900), "host")
+                    .expect("parent window");
+                // SAFETY: `parent` is a live window on the plugin's display; the editor is
+                // closed before it is dropped.
+                unsafe { p.gui_open_embedded_x11(u64::from(parent.id())) }
+                    .unwrap_or_else(|e| panic!("{} cycle {cycle}: opening: {e:#}", d.id));
+                pump(
+                    &mut [&mut p],
+                    &[&parent],
+                    Duration::from_millis(150 + 100 * cycle),
+                );
+                p.gui_close().expect("closing the editor");
+                // The host closes its display at once (the server with it).
+                drop(parent);
+                drop(xvfb);
+                std::env::remove_var("DISPLAY");
+                // A window thread still using the display would end the process here.
+                std::thread::sleep(Duration::from_millis(400));
+                p.pump_main_thread();
+            }
+            eprintln!(
+                "{}: three closes, display gone at once: the process lives",
+                d.id
+            );
+        }
+    }
+}

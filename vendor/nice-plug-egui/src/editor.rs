@@ -102,6 +102,66 @@ struct UserAppWrapper<A: NiceEguiApp> {
     gui_context: GuiContext,
     egui_ctx: Arc<Mutex<Option<egui::Context>>>,
     egui_state: Arc<EguiEditorState>,
+    /// Prism patch: moved into the window thread's thread-local storage by `build`, so it
+    /// fires when that thread exits (or here, when the app is dropped unbuilt).
+    exit: Option<ThreadExit>,
+}
+
+/// Prism patch: baseview 0.4.2 does not join an editor's window thread when the window is
+/// dropped (its `Drop` asks the stopping thread to show the window, the request fails, and
+/// the join is skipped), so the thread goes on tearing down its X connection and GL context
+/// after the host's `gui.destroy()` has returned. A host that then unloads the plugin, or
+/// closes its display, crashes the process. [`JoinedWindow`] waits, bounded, for the thread.
+#[derive(Default)]
+struct ExitSignal {
+    exited: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+/// Fires its [`ExitSignal`] when dropped.
+struct ThreadExit(Arc<ExitSignal>);
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        *self.0.exited.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.cv.notify_all();
+    }
+}
+
+thread_local! {
+    /// The window thread's [`ThreadExit`]: dropped as the thread exits, after everything
+    /// the thread owned (window, GL context, X connection) is gone.
+    static WINDOW_THREAD_EXIT: std::cell::RefCell<Option<ThreadExit>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The longest `gui.destroy()` waits for the editor's window thread to exit.
+const WINDOW_THREAD_EXIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Prism patch: a baseview window whose drop returns once its window thread has exited
+/// (bounded by [`WINDOW_THREAD_EXIT_TIMEOUT`]).
+pub struct JoinedWindow {
+    window: Option<baseview::Window>,
+    exit: Arc<ExitSignal>,
+}
+
+impl std::ops::Deref for JoinedWindow {
+    type Target = baseview::Window;
+
+    fn deref(&self) -> &baseview::Window {
+        self.window.as_ref().expect("the window lives until drop")
+    }
+}
+
+impl Drop for JoinedWindow {
+    fn drop(&mut self) {
+        drop(self.window.take());
+        let exited = self.exit.exited.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .exit
+            .cv
+            .wait_timeout_while(exited, WINDOW_THREAD_EXIT_TIMEOUT, |exited| !*exited);
+    }
 }
 
 impl<A: NiceEguiApp> egui_baseview::App for UserAppWrapper<A> {
@@ -111,6 +171,9 @@ impl<A: NiceEguiApp> egui_baseview::App for UserAppWrapper<A> {
         frame: &mut egui_baseview::Frame,
     ) -> Result<(), baseview::HandlerError> {
         *self.egui_ctx.lock() = Some(egui_ctx.clone());
+        if let Some(exit) = self.exit.take() {
+            WINDOW_THREAD_EXIT.with(|slot| *slot.borrow_mut() = Some(exit));
+        }
 
         self.user_app
             .lock()
@@ -192,6 +255,7 @@ impl<A: NiceEguiApp> Editor for EguiEditor<A> {
             .with_repaint_poll_interval(self.settings.repaint_poll_interval);
 
         let egui_ctx = Arc::new(Mutex::new(None));
+        let exit = Arc::new(ExitSignal::default());
 
         // The host is a re-implementation of
         // [`baseview::host::HostCallbacks`](https://docs.rs/baseview/latest/baseview/host/trait.HostCallbacks.html)
@@ -244,9 +308,14 @@ impl<A: NiceEguiApp> Editor for EguiEditor<A> {
                 gui_context,
                 egui_ctx,
                 egui_state: egui_state.clone(),
+                exit: Some(ThreadExit(exit.clone())),
             },
             host,
         )?;
+        let window = JoinedWindow {
+            window: Some(window),
+            exit,
+        };
 
         self.egui_state.open.store(true, Ordering::Release);
 
@@ -293,11 +362,15 @@ pub struct EguiEditorHandle {
 }
 
 impl EditorHandle for EguiEditorHandle {
-    type Window = baseview::Window;
+    type Window = JoinedWindow;
     type Error = baseview::Error;
 
-    fn run_until_closed(window: Self::Window) -> Result<(), Self::Error> {
-        window.run_until_closed()
+    fn run_until_closed(mut window: Self::Window) -> Result<(), Self::Error> {
+        // Standalone: baseview joins the thread itself here.
+        match window.window.take() {
+            Some(window) => window.run_until_closed(),
+            None => Ok(()),
+        }
     }
 
     fn set_parent(
