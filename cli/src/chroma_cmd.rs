@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use prism_shared::analyzer::schema;
 use prism_shared::analyzer::Evidence;
 use prism_shared::chord::{chord_label, ChordModelParams};
@@ -37,6 +37,11 @@ pub struct ChromaArgs {
     /// per sample), with the held chord released at the end of the file.
     #[arg(long)]
     pub midi: Option<PathBuf>,
+    /// NumPy `.npy` of the NNLS evidence per frame (float32, one row per frame: time_s,
+    /// level_db, silent, 12 bass chroma, 12 treble chroma, 84 note activations A0..G#7), the
+    /// chord recipe's features (`bundle/models/chord/`). Needs `--evidence nnls`.
+    #[arg(long, value_name = "FILE.npy")]
+    pub features: Option<PathBuf>,
     /// Host block size in samples used to stream the file (1..=16384).
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub block: u32,
@@ -154,6 +159,8 @@ pub struct Row {
 /// What one analysis of a file gives.
 pub struct Analysis {
     pub rows: Vec<Row>,
+    /// [`FEATURES`] floats per frame when asked for (`--features`), else empty.
+    pub features: Vec<f32>,
     /// The chord MIDI, at absolute samples (what Prism Chroma sends with MIDI Chords on).
     pub midi: Vec<TimedMessage>,
 }
@@ -165,6 +172,7 @@ pub fn analyze(
     chord_model: ChordModelParams,
     block: usize,
     progress: &Progress,
+    features: bool,
 ) -> Analysis {
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
@@ -173,6 +181,7 @@ pub fn analyze(
     analyzer.prepare(sample_rate, block, num_channels);
     let mut rows = Vec::with_capacity(audio.len() / analyzer.hop_samples().max(1) + 1);
     let mut midi = Vec::new();
+    let mut evidence = Vec::new();
     let mut chords = ChordMidi::default();
     let len = audio.len();
     let mut pos = 0;
@@ -182,7 +191,12 @@ pub fn analyze(
         let left = &audio.channels[0][pos..end];
         let right = &audio.channels[num_channels - 1][pos..end];
         let channels: [&[f32]; 2] = [left, right];
-        analyzer.process(&channels[..num_channels], |frame, sample_idx| {
+        analyzer.process_with_evidence(&channels[..num_channels], |frame, e, sample_idx| {
+            if features {
+                evidence.extend([frame.end_sample as f32 / sample_rate, e.level_db]);
+                evidence.push(if e.silent { 1.0 } else { 0.0 });
+                evidence.extend(e.bass.iter().chain(&e.treble).chain(&e.activations));
+            }
             rows.push(Row {
                 time_s: frame.end_sample as f64 / audio.sample_rate as f64,
                 chroma: frame.chroma,
@@ -198,8 +212,15 @@ pub fn analyze(
     }
     // The file ends: the held chord ends with it.
     chords.release(|m| midi.push((len as u64, m)));
-    Analysis { rows, midi }
+    Analysis {
+        rows,
+        midi,
+        features: evidence,
+    }
 }
+
+/// Floats per frame of `--features`: time, level, silent, bass, treble, activations.
+pub const FEATURES: usize = 3 + 12 + 12 + prism_shared::nnls::NUM_NOTES;
 
 /// The CSV text for `rows`.
 pub fn csv(rows: &[Row]) -> String {
@@ -268,12 +289,20 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         "chroma",
     );
     let started = std::time::Instant::now();
-    let Analysis { rows, midi } = analyze(
+    if args.features.is_some() && settings.evidence != Evidence::Nnls {
+        bail!("--features writes the NNLS evidence: add --evidence nnls");
+    }
+    let Analysis {
+        rows,
+        midi,
+        features,
+    } = analyze(
         &audio,
         settings,
         args.settings.chord_model(),
         args.block as usize,
         &progress,
+        args.features.is_some(),
     );
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
@@ -294,6 +323,11 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         let tmp = outputs.stage(path)?;
         let bytes = midi_file::write(&midi, audio.sample_rate, audio.len() as u64)?;
         std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.features {
+        let tmp = outputs.stage(path)?;
+        std::fs::write(&tmp, npy_f32(&features, FEATURES))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.png {
         let tmp = outputs.stage(path)?;
@@ -322,4 +356,24 @@ fn title(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// A NumPy `.npy` (format 1.0) of little-endian float32 `data`, `columns` per row.
+pub fn npy_f32(data: &[f32], columns: usize) -> Vec<u8> {
+    let rows = data.len() / columns.max(1);
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {columns}), }}");
+    // Magic (6) + version (2) + header length (2) + header + '\n', padded to 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in &data[..rows * columns] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
 }

@@ -53,6 +53,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         prism_shared::chord::ChordModelParams::default(),
         512,
         &Progress::hidden(),
+        false,
     )
     .rows;
     let segs = segments(&rows, audio.duration_s());

@@ -477,3 +477,81 @@ fn pitch_rejects_bad_settings_and_inputs_cleanly_without_files() {
         assert_eq!(files_in(dir.path()), ["junk.wav", "melody.wav"], "{args:?}");
     }
 }
+
+#[test]
+fn chroma_features_writes_the_nnls_evidence_as_npy_one_row_per_csv_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = song(dir.path());
+    let (csv, npy) = (dir.path().join("c.csv"), dir.path().join("f.npy"));
+    let refused = prism()
+        .args(["chroma", input.to_str().unwrap(), "-q", "--features"])
+        .arg(&npy)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--evidence nnls"));
+    assert!(!npy.exists());
+
+    let out = prism()
+        .args([
+            "chroma",
+            input.to_str().unwrap(),
+            "-q",
+            "--evidence",
+            "nnls",
+        ])
+        .arg("-o")
+        .arg(&csv)
+        .arg("--features")
+        .arg(&npy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!(
+        (10 + header_len) % 64,
+        0,
+        "npy data must be 64-byte aligned"
+    );
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let times: Vec<f64> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        header.contains(&format!("'shape': ({}, 111)", times.len())),
+        "{header}"
+    );
+    let data: Vec<f32> = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(data.len(), times.len() * 111);
+    for (row, t) in data.chunks_exact(111).zip(&times) {
+        assert!(
+            (row[0] as f64 - t).abs() < 1e-4,
+            "row time {} vs csv {t}",
+            row[0]
+        );
+        assert!(row.iter().all(|v| v.is_finite()));
+    }
+    // One second into the first chord (C major): the bass is C, the treble holds C, E, G.
+    let frame = times.iter().position(|&t| t >= 1.0).unwrap();
+    let row = &data[frame * 111..(frame + 1) * 111];
+    let argmax = |v: &[f32]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+    assert_eq!(argmax(&row[3..15]), 0, "bass chroma {:?}", &row[3..15]);
+    let treble = &row[15..27];
+    let mut top: Vec<usize> = (0..12).collect();
+    top.sort_by(|a, b| treble[*b].total_cmp(&treble[*a]));
+    let mut triad = top[..3].to_vec();
+    triad.sort();
+    assert_eq!(triad, vec![0, 4, 7], "treble chroma {treble:?}");
+}

@@ -67,6 +67,35 @@ fn raised_cosine(x: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
+/// What the NNLS front end made of one frame: the note activations and their bass and treble
+/// chroma (not normalised, so their level is kept). The learned chord layer's input, and the
+/// chord recipe's features (`prism chroma --features`, `bundle/models/chord/`).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteEvidence {
+    /// Bass chroma, C first.
+    pub bass: [f32; 12],
+    /// Treble chroma, C first.
+    pub treble: [f32; 12],
+    /// Note activations, A0 ([`LOWEST_NOTE`]) first.
+    pub activations: [f32; NUM_NOTES],
+    /// Level of the frame's pitch energy, dB (as [`crate::analyzer::ChromaFrame::level_db`]).
+    pub level_db: f32,
+    /// Below the analyser's level floor.
+    pub silent: bool,
+}
+
+impl Default for NoteEvidence {
+    fn default() -> Self {
+        Self {
+            bass: [0.0; 12],
+            treble: [0.0; 12],
+            activations: [0.0; NUM_NOTES],
+            level_db: -120.0,
+            silent: true,
+        }
+    }
+}
+
 /// The per-frame NNLS note transcriber.
 #[derive(Debug, Clone)]
 pub struct NoteTranscriber {

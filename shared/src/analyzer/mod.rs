@@ -8,7 +8,7 @@ use crate::chroma::{fold_chroma, PitchFilterbank, TuningEstimator, NUM_PITCHES};
 use crate::framing::Framer;
 use crate::hpss::MedianHpss;
 use crate::key::KeyEstimator;
-use crate::nnls::{NoteTranscriber, Spectrum};
+use crate::nnls::{NoteEvidence, NoteTranscriber, Spectrum};
 use crate::params::Choices;
 use crate::stft::{fft_len_for, SpectrumAnalyzer};
 use crate::Processor;
@@ -188,6 +188,8 @@ struct AnalyzerState {
     hop: usize,
     samples_seen: u64,
     frame: ChromaFrame,
+    /// The NNLS front end's output for the newest frame (default with filterbank evidence).
+    evidence: NoteEvidence,
     prepared: bool,
 }
 
@@ -258,6 +260,16 @@ impl ChromaAnalyzer {
     /// sample_idx)` receives the result and the index within this block of the frame's last
     /// sample (for sample-accurate MIDI). Never allocates.
     pub fn process(&mut self, channels: &[&[f32]], mut on_frame: impl FnMut(&ChromaFrame, usize)) {
+        self.process_with_evidence(channels, |frame, _, i| on_frame(frame, i));
+    }
+
+    /// [`process`](Self::process), also handing over each frame's NNLS evidence (default
+    /// values with filterbank evidence). Never allocates.
+    pub fn process_with_evidence(
+        &mut self,
+        channels: &[&[f32]],
+        mut on_frame: impl FnMut(&ChromaFrame, &NoteEvidence, usize),
+    ) {
         let state = &mut self.state;
         if !state.prepared {
             return;
@@ -266,7 +278,7 @@ impl ChromaAnalyzer {
         let start = state.samples_seen;
         self.framer.process(channels, |frame, sample_idx| {
             state.analyze(frame, start + sample_idx as u64 + 1);
-            on_frame(&state.frame, sample_idx);
+            on_frame(&state.frame, &state.evidence, sample_idx);
         });
         state.samples_seen = start + block_len;
     }
@@ -350,6 +362,7 @@ impl Processor for ChromaAnalyzer {
         s.smoothed = [0.0; 12];
         s.samples_seen = 0;
         s.frame = ChromaFrame::default();
+        s.evidence = NoteEvidence::default();
     }
 
     /// The analyser does not delay audio; see [`ChromaAnalyzer::window_samples`] for the
@@ -384,6 +397,7 @@ impl Default for AnalyzerState {
             hop: 0,
             samples_seen: 0,
             frame: ChromaFrame::default(),
+            evidence: NoteEvidence::default(),
             prepared: false,
         }
     }
@@ -473,6 +487,10 @@ impl AnalyzerState {
             );
             let (mut bass, mut treble) = ([0.0f32; 12], [0.0f32; 12]);
             notes.bass_treble_chroma(&mut bass, &mut treble);
+            let e = &mut self.evidence;
+            (e.bass, e.treble, e.silent) = (bass, treble, silent);
+            e.activations.copy_from_slice(notes.activations());
+            e.level_db = 10.0 * energy.max(1e-12).log10();
             let strongest = (0..12).fold(0, |b, i| if bass[i] > bass[b] { i } else { b });
             let bass_total: f32 = bass.iter().sum();
             if !silent && bass[strongest] > 0.4 * bass_total {
