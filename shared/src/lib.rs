@@ -19,6 +19,7 @@
 
 pub mod analyzer;
 pub mod chord;
+pub mod chordnet;
 pub mod chroma;
 pub mod framing;
 pub mod gui;
