@@ -500,6 +500,7 @@ impl AnalyzerState {
             chroma = treble;
             self.chords.update_bass_treble(&bass, &treble, silent)
         } else {
+            self.evidence = NoteEvidence::default();
             self.chords.update(&chroma, silent)
         };
         let previous = self.frame.chord;
