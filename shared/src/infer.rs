@@ -89,6 +89,9 @@ pub struct WorkerSpec {
     pub skip_late_beyond: Option<usize>,
     /// What runs while the model cannot (for the status line, e.g. "HPSS").
     pub fallback: &'static str,
+    /// How long an idle worker sleeps between looks at its queue (real time never wakes
+    /// it: a wake-up is a syscall). Short for a model whose deadline is short.
+    pub idle_poll: Duration,
 }
 
 /// The worker's state, as shown in the editor.
@@ -304,7 +307,7 @@ pub fn spawn<M: Model>(
                 };
                 let Ok(mut req) = requests.pop() else {
                     // Woken early by an offline engine; real time polls.
-                    std::thread::park_timeout(Duration::from_micros(200));
+                    std::thread::park_timeout(spec.idle_poll);
                     continue;
                 };
                 // Catching up after a stall (real time): with more than `beyond` newer

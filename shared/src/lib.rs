@@ -21,6 +21,7 @@ pub mod analyzer;
 pub mod chord;
 pub mod chordnet;
 pub mod chroma;
+pub mod deadline;
 pub mod framing;
 pub mod gui;
 pub mod hpss;

@@ -38,10 +38,10 @@ use std::time::{Duration, Instant};
 use realfft::num_complex::Complex;
 
 use super::bins::{fft_len_for_rate, BinMap};
-use super::deadline::Deadline;
 use super::masks::{FrameState, FrameView};
 use super::source::{load_source, ModelSource, ModelSwap};
 use super::{MODEL_BINS, NUM_STEMS};
+use crate::deadline::Deadline;
 use crate::infer::{self, Request, StatusCode, Telemetry, Worker, WorkerSpec};
 use crate::stft::SpectralEngine;
 use crate::{sanitize_sample_rate, Processor};
@@ -383,6 +383,7 @@ impl Processor for SplitEngine {
                 skip_late_beyond: (self.settings.deadline == Deadline::RealTime)
                     .then_some(delay_hops),
                 fallback: "HPSS",
+                idle_poll: std::time::Duration::from_micros(200),
             };
             let load = move |t: &Telemetry| load_source(&source, t);
             let rings = (req_rx, resp_tx);

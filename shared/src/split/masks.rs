@@ -9,9 +9,9 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 
 use super::bins::BinMap;
-use super::deadline::Policy;
 use super::engine::{SplitMode, FADE_HOPS, MAX_MODEL_MAGNITUDE};
 use super::{MODEL_BINS, NUM_STEMS};
+use crate::deadline::Policy;
 use crate::hpss::MedianHpss;
 use crate::infer::{Request, Response, StatusCode, Telemetry};
 

@@ -4,7 +4,8 @@
 //! * [`engine`]: the real-time engine: STFT on the audio thread, frames to an inference
 //!   worker through preallocated SPSC rings, masks back, overlap-add; a classical HPSS
 //!   mode; fixed latency; a defined fallback on every missed deadline.
-//! * [`deadline`]: when the audio thread may wait for the worker (the deadline policy).
+//! * [`deadline`]: when the audio thread may wait for the worker (the deadline policy, shared
+//!   with the chord layer: [`crate::deadline`]).
 //! * [`source`]: where the model comes from, and its fallbacks.
 //! * [`remix`]: the plugin's remix of the stems (gain, mute, solo, bypass).
 //! * [`bins`]: how other sample rates map onto the model's 44.1 kHz bins.
@@ -12,7 +13,7 @@
 //! The model runs on [`crate::infer`]'s inference worker.
 
 pub mod bins;
-pub mod deadline;
+pub use crate::deadline;
 pub mod display;
 pub mod engine;
 mod masks;

@@ -1,7 +1,8 @@
-//! Split's deadline policy, in one place: when the audio thread may wait for the inference
-//! worker, for how long, and when it gives up.
+//! The deadline policy of every learned model on the inference worker (Split's results, the
+//! chord layer), in one place: when the audio thread may wait for the worker, for how long,
+//! and when it gives up.
 //!
-//! [`Deadline::RealTime`] never waits: a frame whose masks are late gets the defined fallback
+//! [`Deadline::RealTime`] never waits: a frame whose results are late gets the defined fallback
 //! (the engine counts the miss). [`Deadline::Wait`] (offline: the CLI, a host that says it
 //! renders) blocks on the worker's doorbell for each frame, at most [`OFFLINE_MAX_WAIT`].
 //! [`Deadline::Auto`] is real time while the host keeps real-time pace and waits (at most
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::infer::Telemetry;
 
-/// What to do when a frame's masks are late.
+/// What to do when a frame's results are late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Deadline {
     /// Real time: never wait; output the defined fallback and count the miss.
@@ -21,7 +22,7 @@ pub enum Deadline {
     /// Offline: wait for the worker (CLI, tests, and a host that says it renders offline).
     Wait,
     /// A plugin whose host may render offline without saying so, or says so unreliably:
-    /// real time while the host keeps real-time pace, and waiting for the masks (at most
+    /// real time while the host keeps real-time pace, and waiting for the results (at most
     /// [`AUTO_MAX_WAIT`] per frame) while the host runs ahead of the wall clock by more than
     /// [`AUTO_LEAD_BLOCKS`] host blocks (at least [`AUTO_LEAD_MIN`]). No real-time stream
     /// can be that far ahead, so the audio thread of a live host never waits.
@@ -36,11 +37,11 @@ pub const AUTO_LEAD_MIN: Duration = Duration::from_millis(50);
 /// [`Deadline::Auto`]: time constant of the lead's leak, so that a sound card whose clock
 /// runs slightly fast never accumulates a lead (0.02 % drift leads by 0.4 ms).
 pub const AUTO_LEAD_LEAK: Duration = Duration::from_secs(2);
-/// [`Deadline::Auto`]: the longest the audio thread waits for one frame's masks. A worker
+/// [`Deadline::Auto`]: the longest the audio thread waits for one frame's results. A worker
 /// that misses it is stalled: the engine behaves as [`Deadline::RealTime`] until the next
 /// reset.
 pub const AUTO_MAX_WAIT: Duration = Duration::from_secs(1);
-/// [`Deadline::Wait`]: the longest the audio thread waits for one frame's masks (or for the
+/// [`Deadline::Wait`]: the longest the audio thread waits for one frame's results (or for the
 /// model to load). A worker that misses it is stalled: the frame counts as a miss and the
 /// engine stops waiting until the next reset, so a render with a broken worker ends.
 pub const OFFLINE_MAX_WAIT: Duration = Duration::from_secs(10);
@@ -53,7 +54,7 @@ pub(crate) struct Pace {
     lead_s: f64,
     /// Lead above which the host renders offline.
     threshold_s: f64,
-    /// True while the host runs ahead: late masks are waited for.
+    /// True while the host runs ahead: late results are waited for.
     ahead: bool,
     /// A wait timed out: no more waiting until the next reset.
     gave_up: bool,
@@ -131,7 +132,7 @@ impl Policy {
         }
     }
 
-    /// Whether late masks are waited for now (offline, or `Auto` with the host ahead).
+    /// Whether late results are waited for now (offline, or `Auto` with the host ahead).
     pub(crate) fn waits(&self) -> bool {
         match self.current {
             Deadline::RealTime => false,
