@@ -83,8 +83,10 @@ pub struct SettingsArgs {
     #[arg(long = schema::LOOKAHEAD_MS.flag, default_value_t = schema::LOOKAHEAD_MS.default,
           value_parser = schema_args::float(&schema::LOOKAHEAD_MS))]
     pub lookahead_ms: f32,
-    /// Chord evidence: filterbank (chroma vs harmonic chord templates) or nnls (NNLS note
-    /// transcription: bass and treble chroma vs bass/treble templates).
+    /// Chord evidence: filterbank (chroma vs harmonic chord templates), nnls (NNLS note
+    /// transcription: bass and treble chroma vs bass/treble templates) or learned (NNLS
+    /// evidence into the learned chord layer, the templates as its prior; decided one hop
+    /// later).
     #[arg(long = schema::EVIDENCE.flag, default_value = schema_args::default_id::<Evidence>(),
           value_parser = schema_args::choice::<Evidence>())]
     pub evidence: Evidence,
@@ -103,6 +105,15 @@ pub struct SettingsArgs {
     /// Weight of the bass chroma beside the treble's, NNLS evidence (0 = no bass; ablation).
     #[arg(long, hide = true)]
     pub bass_weight: Option<f32>,
+    /// Exponent of the learned layer's posterior in the chord HMM (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub model_weight: Option<f32>,
+    /// Self-transition of the chord HMM on the learned posterior (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub model_stay: Option<f32>,
+    /// Hysteresis margin of the chord decision (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub switch_margin: Option<f32>,
 }
 
 impl SettingsArgs {
@@ -122,6 +133,17 @@ impl SettingsArgs {
                 .filter(|w| w.is_finite())
                 .unwrap_or(defaults.bass_weight)
                 .clamp(0.0, 10.0),
+            model_weight: self
+                .model_weight
+                .filter(|w| w.is_finite())
+                .unwrap_or(defaults.model_weight)
+                .clamp(0.0, 10.0),
+            model_self_transition: self
+                .model_stay
+                .filter(|w| w.is_finite())
+                .unwrap_or(defaults.model_self_transition)
+                .clamp(0.0, 0.9999),
+            switch_margin: self.switch_margin.unwrap_or(defaults.switch_margin),
         }
     }
 
@@ -177,6 +199,8 @@ pub fn analyze(
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
     analyzer.set_chord_model(chord_model);
+    // A file is not real time: the learned layer's logits are waited for (bounded).
+    analyzer.set_deadline(prism_shared::deadline::Deadline::Wait);
     let num_channels = audio.channels.len().min(2);
     analyzer.prepare(sample_rate, block, num_channels);
     let mut rows = Vec::with_capacity(audio.len() / analyzer.hop_samples().max(1) + 1);
@@ -289,7 +313,7 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         "chroma",
     );
     let started = std::time::Instant::now();
-    if args.features.is_some() && settings.evidence != Evidence::Nnls {
+    if args.features.is_some() && settings.evidence == Evidence::Filterbank {
         bail!("--features writes the NNLS evidence: add --evidence nnls");
     }
     let Analysis {

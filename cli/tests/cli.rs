@@ -555,3 +555,57 @@ fn chroma_features_writes_the_nnls_evidence_as_npy_one_row_per_csv_frame() {
     triad.sort();
     assert_eq!(triad, vec![0, 4, 7], "treble chroma {treble:?}");
 }
+
+#[test]
+fn chroma_learned_decides_with_the_model_one_hop_later_and_the_same_in_any_block_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = song(dir.path());
+    let run = |block: &str, name: &str| {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let lab = dir.path().join(format!("{name}.lab"));
+        let out = prism()
+            .args([
+                "chroma",
+                input.to_str().unwrap(),
+                "-q",
+                "--evidence",
+                "learned",
+            ])
+            .args(["--block", block, "-o"])
+            .arg(&csv)
+            .arg("--lab")
+            .arg(&lab)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read_to_string(csv).unwrap(),
+            std::fs::read_to_string(lab).unwrap(),
+        )
+    };
+    let (csv, lab) = run("512", "a");
+    let labels: Vec<&str> = lab
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .filter(|l| *l != "N")
+        .collect();
+    assert_eq!(labels, ["C:maj", "G:maj", "A:min", "F:maj"], "lab: {lab}");
+    // Each decision is for the frame one hop (1024 samples at 44.1 kHz) before the row's.
+    let hop = 1024.0 / 44_100.0;
+    for row in csv.lines().skip(1) {
+        let r: Vec<&str> = row.split(',').collect();
+        let (time, chord_time): (f64, f64) = (r[0].parse().unwrap(), r[15].parse().unwrap());
+        assert!(
+            (time - chord_time - hop).abs() < 1e-5 || chord_time == 0.0,
+            "row {row}"
+        );
+    }
+    // The render waits for the worker: any block size gives the same file.
+    for block in ["1", "4096"] {
+        assert_eq!(run(block, block).0, csv, "block {block}");
+    }
+}

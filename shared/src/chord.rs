@@ -158,6 +158,14 @@ pub struct ChordModelParams {
     pub flatness_margin: f32,
     /// Weight of the bass chroma beside the treble's (NNLS evidence; 0 = no bass).
     pub bass_weight: f32,
+    /// Exponent of the learned layer's posterior as the HMM's observation likelihood.
+    pub model_weight: f32,
+    /// Self-transition probability of the HMM on the learned layer's posterior (its
+    /// likelihoods are sharper than the templates', so it needs a stronger prior).
+    pub model_self_transition: f32,
+    /// Hysteresis of the decision: a new chord replaces the shown one only when its
+    /// posterior is this much higher (0: argmax; fewer blips, a little later changes).
+    pub switch_margin: f32,
 }
 
 impl Default for ChordModelParams {
@@ -168,6 +176,9 @@ impl Default for ChordModelParams {
             no_chord_fit: 0.5,
             flatness_margin: 0.3,
             bass_weight: 0.6,
+            model_weight: 1.0,
+            model_self_transition: 0.99,
+            switch_margin: 0.0,
         }
     }
 }
@@ -215,6 +226,29 @@ pub fn bass_treble(bass: &[f32; 12], treble: &[f32; 12], bass_weight: f32) -> [f
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Qualities scored as major / minor triads in the major/minor vocabulary (`maj`, `7`,
+/// `maj7`; `min`, `min7`), as `mir_eval`'s `majmin` comparison maps them.
+const MAJ_LIKE: [usize; 3] = [0, 2, 3];
+const MIN_LIKE: [usize; 2] = [1, 4];
+/// Posterior floor of the learned likelihood (no chord is ever impossible).
+const MODEL_FLOOR: f32 = 1e-4;
+
+/// Where the learned layer's mass for chord `idx` goes in `vocabulary` (`None`: a quality
+/// the vocabulary does not score; its mass is dropped).
+fn collapse(idx: usize, vocabulary: ChordVocabulary) -> Option<usize> {
+    let Some((root, quality)) = chord_parts(idx) else {
+        return (idx == NO_CHORD).then_some(NO_CHORD);
+    };
+    let target = match vocabulary {
+        ChordVocabulary::MajMin if MAJ_LIKE.contains(&quality) => 0,
+        ChordVocabulary::MajMin if MIN_LIKE.contains(&quality) => 1,
+        ChordVocabulary::MajMin => return None,
+        _ if vocabulary.contains(idx) => quality,
+        _ => return None,
+    };
+    Some(1 + target * 12 + root)
 }
 
 /// Online chord recogniser: template fits → HMM forward filtering → (optional fixed-lag
@@ -287,6 +321,7 @@ impl ChordRecognizer {
         if params.bass_weight != self.params.bass_weight {
             self.bass_treble = bass_treble_templates(params.bass_weight);
         }
+        self.lag.set_margin(params.switch_margin);
         self.params = params;
     }
 
@@ -302,7 +337,8 @@ impl ChordRecognizer {
         for idx in 0..NUM_CHORDS {
             self.fit[idx] = dot(&self.templates[idx], chroma);
         }
-        self.decode(flatness, silent)
+        self.apply_rules(flatness, silent);
+        self.template_step()
     }
 
     /// Feeds one frame of bass and treble chroma (NNLS evidence, [`crate::nnls`]) and returns
@@ -314,19 +350,103 @@ impl ChordRecognizer {
         treble: &[f32; 12],
         silent: bool,
     ) -> usize {
-        let observation = bass_treble(bass, treble, self.params.bass_weight);
-        let flatness = observation.iter().sum::<f32>() / 24f32.sqrt();
-        for idx in 0..NUM_CHORDS {
-            self.fit[idx] = dot(&self.bass_treble[idx], &observation);
-        }
-        self.decode(flatness, silent)
+        let mut fits = [0.0; NUM_CHORDS];
+        self.bass_treble_fits(bass, treble, silent, &mut fits);
+        self.update_with_fits(&fits)
     }
 
-    /// HMM step on the chord fits in `self.fit` (N's entry is replaced by its own rule).
-    fn decode(&mut self, flatness: f32, silent: bool) -> usize {
+    /// The fit of every chord of the full vocabulary to a frame of bass and treble chroma,
+    /// N's by its own rule (silence, flatness): what [`Self::update_bass_treble`] decides
+    /// from, and the learned layer's template prior ([`crate::chordnet`]). Leaves the HMM
+    /// alone. Never allocates.
+    pub fn bass_treble_fits(
+        &self,
+        bass: &[f32; 12],
+        treble: &[f32; 12],
+        silent: bool,
+        fits: &mut [f32; NUM_CHORDS],
+    ) {
+        let observation = bass_treble(bass, treble, self.params.bass_weight);
+        let flatness = observation.iter().sum::<f32>() / 24f32.sqrt();
+        for (fit, template) in fits.iter_mut().zip(&self.bass_treble) {
+            *fit = dot(template, &observation);
+        }
+        self.rules(fits, flatness, silent, ChordVocabulary::Full);
+    }
+
+    /// The template logits `κ · (fit − 1)` of full-vocabulary fits (the learned layer's
+    /// prior input).
+    pub fn template_logits(&self, fits: &[f32; NUM_CHORDS], logits: &mut [f32; NUM_CHORDS]) {
+        for (l, &f) in logits.iter_mut().zip(fits) {
+            *l = self.params.kappa * (f - 1.0);
+        }
+    }
+
+    /// HMM step on full-vocabulary fits from [`Self::bass_treble_fits`] (the learned layer's
+    /// fallback: the same decision [`Self::update_bass_treble`] makes). Never allocates.
+    pub fn update_with_fits(&mut self, fits: &[f32; NUM_CHORDS]) -> usize {
+        self.fit = *fits;
+        self.mask_vocabulary();
+        self.template_step()
+    }
+
+    /// HMM step on the learned layer's chord logits ([`crate::chordnet`], full vocabulary):
+    /// the observation likelihood is the network's posterior, its qualities collapsed onto
+    /// the vocabulary (major-like and minor-like qualities onto the triads, as `mir_eval`
+    /// scores them), raised to the power [`ChordModelParams::model_weight`]. `fits` (from
+    /// [`Self::bass_treble_fits`]) are kept for display. Never allocates.
+    pub fn update_learned(
+        &mut self,
+        logits: &[f32; NUM_CHORDS],
+        fits: &[f32; NUM_CHORDS],
+    ) -> usize {
+        self.fit = *fits;
+        self.mask_vocabulary();
+        let peak = logits
+            .iter()
+            .filter(|l| l.is_finite())
+            .fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+        if !peak.is_finite() {
+            // Nothing usable from the model: the templates decide this frame.
+            return self.template_step();
+        }
+        let mut prob = [0.0f32; NUM_CHORDS];
+        let mut total = 0.0;
+        for (p, &l) in prob.iter_mut().zip(logits) {
+            *p = if l.is_finite() { (l - peak).exp() } else { 0.0 };
+            total += *p;
+        }
         let vocabulary = self.vocabulary;
-        for idx in 0..NUM_CHORDS {
-            let fit = &mut self.fit[idx];
+        self.likelihood = [0.0; NUM_CHORDS];
+        for (idx, &p) in prob.iter().enumerate() {
+            if let Some(target) = collapse(idx, vocabulary) {
+                self.likelihood[target] += p / total;
+            }
+        }
+        let beta = self.params.model_weight;
+        for l in self.likelihood.iter_mut() {
+            *l = (*l + MODEL_FLOOR).powf(beta);
+        }
+        self.forward(self.params.model_self_transition)
+    }
+
+    /// N's rule and the vocabulary mask on the fits in `self.fit`.
+    fn apply_rules(&mut self, flatness: f32, silent: bool) {
+        let mut fits = self.fit;
+        self.rules(&mut fits, flatness, silent, self.vocabulary);
+        self.fit = fits;
+    }
+
+    /// N fits by its own rule (silence: 1; otherwise its fixed fit or the flatness minus the
+    /// margin); chords outside `vocabulary` and every chord of a silent frame fit 0.
+    fn rules(
+        &self,
+        fits: &mut [f32; NUM_CHORDS],
+        flatness: f32,
+        silent: bool,
+        vocabulary: ChordVocabulary,
+    ) {
+        for (idx, fit) in fits.iter_mut().enumerate() {
             *fit = if !vocabulary.contains(idx) {
                 0.0
             } else if idx == NO_CHORD {
@@ -343,18 +463,43 @@ impl ChordRecognizer {
                 *fit
             };
         }
+    }
+
+    /// Zeroes the fits of chords outside the vocabulary.
+    fn mask_vocabulary(&mut self) {
+        let vocabulary = self.vocabulary;
+        for (idx, fit) in self.fit.iter_mut().enumerate() {
+            if !vocabulary.contains(idx) || !fit.is_finite() {
+                *fit = 0.0;
+            }
+        }
+    }
+
+    /// HMM step with the template likelihood `exp(κ · (fit − 1))` of `self.fit`.
+    fn template_step(&mut self) -> usize {
+        let kappa = self.params.kappa;
+        for (l, &f) in self.likelihood.iter_mut().zip(&self.fit) {
+            *l = (kappa * (f - 1.0)).exp();
+        }
+        self.forward(self.params.self_transition)
+    }
+
+    /// HMM forward step with self-transition `stay` on the likelihoods in
+    /// `self.likelihood` (chords outside the vocabulary get none), then the fixed-lag
+    /// smoother; returns the decided chord.
+    fn forward(&mut self, stay: f32) -> usize {
+        let vocabulary = self.vocabulary;
         let active = 1 + 12 * vocabulary.num_qualities();
-        let stay = self.params.self_transition;
+        let stay = stay.clamp(0.0, 0.9999);
         let leave = (1.0 - stay) / (active - 1) as f32;
         let mut total = 0.0;
         for idx in 0..NUM_CHORDS {
-            if !vocabulary.contains(idx) {
+            if !vocabulary.contains(idx) || !self.likelihood[idx].is_finite() {
                 self.posterior[idx] = 0.0;
                 self.likelihood[idx] = 0.0;
                 continue;
             }
             let prior = stay * self.posterior[idx] + leave * (1.0 - self.posterior[idx]);
-            self.likelihood[idx] = (self.params.kappa * (self.fit[idx] - 1.0)).exp();
             self.posterior[idx] = prior * self.likelihood[idx];
             total += self.posterior[idx];
         }

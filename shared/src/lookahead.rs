@@ -23,6 +23,9 @@ pub struct FixedLag {
     decided: usize,
     /// How many frames before the newest the decision refers to.
     behind: usize,
+    /// Hysteresis: a new chord replaces the decided one only when its posterior exceeds the
+    /// decided chord's by this much (0: plain argmax).
+    margin: f32,
 }
 
 impl Default for FixedLag {
@@ -36,6 +39,7 @@ impl Default for FixedLag {
             smoothed: [0.0; NUM_CHORDS],
             decided: NO_CHORD,
             behind: 0,
+            margin: 0.0,
         };
         lag.reset();
         lag
@@ -64,6 +68,15 @@ impl FixedLag {
             self.lag = lag;
             self.reset();
         }
+    }
+
+    /// Sets the hysteresis margin (0..1; real-time safe).
+    pub fn set_margin(&mut self, margin: f32) {
+        self.margin = if margin.is_finite() {
+            margin.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
     }
 
     /// The look-ahead in frames.
@@ -95,7 +108,7 @@ impl FixedLag {
         if self.lag == 0 || capacity == 0 {
             self.smoothed = *alpha;
             self.behind = 0;
-            self.decided = argmax(alpha);
+            self.decided = self.decide(alpha);
             return self.decided;
         }
         self.head = (self.head + 1) % capacity;
@@ -141,8 +154,19 @@ impl FixedLag {
             self.smoothed = *target;
         }
         self.behind = behind;
-        self.decided = argmax(&self.smoothed);
+        self.decided = self.decide(&self.smoothed);
         self.decided
+    }
+
+    /// The argmax of `p`, unless it beats the decided chord by less than the margin.
+    fn decide(&self, p: &[f32; NUM_CHORDS]) -> usize {
+        let best = argmax(p);
+        let held = self.decided;
+        if best != held && p[best] < p[held] + self.margin {
+            held
+        } else {
+            best
+        }
     }
 
     /// The decided chord.
@@ -190,6 +214,32 @@ mod tests {
             total += *a;
         }
         alpha.iter_mut().for_each(|a| *a /= total);
+    }
+
+    #[test]
+    fn the_margin_keeps_the_decision_until_a_new_chord_clearly_wins() {
+        let mut lag = FixedLag::default();
+        lag.prepare(0);
+        lag.set_margin(0.2);
+        let posterior = |a: usize, pa: f32, b: usize, pb: f32| {
+            let mut p = [0.0f32; NUM_CHORDS];
+            p[a] = pa;
+            p[b] = pb;
+            p
+        };
+        let like = [1.0; NUM_CHORDS];
+        assert_eq!(lag.push(&posterior(5, 0.9, 7, 0.1), &like, 0.9, 0.001), 5);
+        // 7 ahead by 0.1: not enough.
+        assert_eq!(lag.push(&posterior(5, 0.45, 7, 0.55), &like, 0.9, 0.001), 5);
+        // Ahead by 0.3: it wins.
+        assert_eq!(lag.push(&posterior(5, 0.35, 7, 0.65), &like, 0.9, 0.001), 7);
+        // Without a margin the argmax decides every frame.
+        lag.set_margin(0.0);
+        assert_eq!(lag.push(&posterior(5, 0.55, 7, 0.45), &like, 0.9, 0.001), 5);
+        // A reset forgets the held chord.
+        lag.set_margin(0.5);
+        lag.reset();
+        assert_eq!(lag.push(&posterior(5, 0.9, 7, 0.1), &like, 0.9, 0.001), 5);
     }
 
     #[test]

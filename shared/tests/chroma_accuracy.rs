@@ -191,3 +191,65 @@ fn nnls_evidence_recognises_the_progression_with_and_without_drums() {
         assert_eq!(r.key, "C:maj", "drums {drums}");
     }
 }
+
+#[test]
+fn the_learned_layer_decides_every_frame_offline_and_recognises_the_progression() {
+    use prism_shared::analyzer::{ChordSource, Evidence};
+    use prism_shared::deadline::Deadline;
+    let settings = ChromaSettings {
+        evidence: Evidence::Learned,
+        ..ChromaSettings::default()
+    };
+    for drums in [false, true] {
+        let p = progression(44_100.0, &CHORDS, 100.0, 4, drums, 7);
+        let mut analyzer = ChromaAnalyzer::new(settings);
+        analyzer.set_deadline(Deadline::Wait);
+        analyzer.prepare(44_100.0, 512, 1);
+        let (mut sources, mut frames) = ([0usize; 3], 0);
+        let mut correct = 0;
+        let mut scored = 0;
+        let mut changes = 0;
+        for block in p.samples.chunks(512) {
+            analyzer.process(&[block], |frame, _| {
+                frames += 1;
+                sources[frame.chord_source as usize] += 1;
+                assert_eq!(
+                    frame.end_sample - frame.chord_end_sample,
+                    analyzer_hop(),
+                    "decided one hop later"
+                );
+                changes += frame.chord_changed as usize;
+                let t = frame.chord_end_sample as f32 / 44_100.0;
+                if let Some(&(start, _, truth)) =
+                    p.segments.iter().find(|(s, e, _)| t >= *s && t < *e)
+                {
+                    if t - start >= 0.3 {
+                        scored += 1;
+                        correct += (frame.chord as usize == truth) as usize;
+                    }
+                }
+            });
+        }
+        // Offline, the model decides every frame but the first (nothing to decide yet).
+        assert_eq!(
+            sources[ChordSource::Model as usize],
+            frames - 1,
+            "drums {drums}: sources {sources:?}"
+        );
+        let telemetry = analyzer.learned_telemetry();
+        assert_eq!(telemetry.snapshot().misses, 0);
+        let accuracy = correct as f32 / scored.max(1) as f32;
+        assert!(accuracy >= 0.9, "drums {drums}: accuracy {accuracy}");
+        assert!(
+            changes <= CHORDS.len() + 3,
+            "drums {drums}: {changes} changes"
+        );
+    }
+}
+
+/// The analyser's hop at 44.1 kHz.
+fn analyzer_hop() -> u64 {
+    let mut a = ChromaAnalyzer::default();
+    a.prepare(44_100.0, 512, 1);
+    a.hop_samples() as u64
+}

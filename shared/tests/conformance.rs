@@ -151,6 +151,34 @@ impl Case for ChromaNnls {
     }
 }
 
+/// Chroma with the learned chord layer on its worker, offline deadline (waits for the
+/// worker, so the output is deterministic), and a 100 ms look-ahead.
+struct ChromaLearned;
+impl Case for ChromaLearned {
+    type P = ChromaAnalyzer;
+    fn make() -> ChromaAnalyzer {
+        let mut analyzer = ChromaAnalyzer::new(ChromaSettings {
+            auto_tuning: false,
+            evidence: prism_shared::analyzer::Evidence::Learned,
+            lookahead_ms: 100.0,
+            ..ChromaSettings::default()
+        });
+        analyzer.set_deadline(Deadline::Wait);
+        analyzer
+    }
+    fn recovery_samples(p: &ChromaAnalyzer) -> usize {
+        // One analysis window, the HPSS time median, the network's 19 frames of context,
+        // its hop and the look-ahead.
+        p.window_samples() + (6 + 19 + 1 + p.lookahead_frames()) * p.hop_samples()
+    }
+    fn digest_len_for(p: &ChromaAnalyzer, samples: usize, _num_channels: usize) -> usize {
+        (samples / p.hop_samples()) * 16
+    }
+    fn must_recover(idx: usize) -> bool {
+        idx % 16 < 12
+    }
+}
+
 struct Pitch;
 impl Case for Pitch {
     type P = PitchTracker;
@@ -470,6 +498,7 @@ conformance!(stft_identity, Identity);
 conformance!(hpss_separator, Hpss);
 conformance!(chroma_analyzer, Chroma);
 conformance!(chroma_nnls_lookahead, ChromaNnls);
+conformance!(chroma_learned_lookahead, ChromaLearned);
 conformance!(pitch_tracker, Pitch);
 conformance!(split_neural, NeuralSplit);
 conformance!(split_hpss, HpssSplit);

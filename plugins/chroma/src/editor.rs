@@ -13,10 +13,11 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2}
 use nice_plug::prelude::*;
 use prism_plugin::editor::{controls, panel, Edge};
 use prism_plugin::{History, View};
-use prism_shared::analyzer::Evidence;
+use prism_shared::analyzer::{ChordSource, Evidence};
 use prism_shared::chord::{chord_label, chord_templates, NUM_CHORDS};
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::gui::FrameConsumer;
+use prism_shared::infer::{StatusCode, Telemetry};
 use prism_shared::key::key_label;
 use prism_shared::ChromaFrame;
 
@@ -67,14 +68,22 @@ pub struct ChromaView {
     meters: Arc<Meters>,
     history: History<ChromaFrame>,
     templates: Box<[[f32; 12]; NUM_CHORDS]>,
+    /// The learned chord layer's worker (status, misses, time per frame).
+    model: Arc<Telemetry>,
 }
 
 impl ChromaView {
     /// A view fed by `frames` (called once per plugin instance).
-    pub fn new(params: Arc<ChromaParams>, meters: Arc<Meters>, frames: FrameConsumer) -> Self {
+    pub fn new(
+        params: Arc<ChromaParams>,
+        meters: Arc<Meters>,
+        frames: FrameConsumer,
+        model: Arc<Telemetry>,
+    ) -> Self {
         Self {
             params,
             meters,
+            model,
             // 10 s at up to 50 frames a second.
             history: History::timed(frames, 10.0, 50.0),
             templates: Box::new(chord_templates()),
@@ -124,8 +133,13 @@ impl ChromaView {
                 ));
                 let lag = self.meters.chord_lag_ms.load(Ordering::Relaxed);
                 if lag > 0.5 {
+                    let why = if self.params.evidence.value().0 == Evidence::Learned {
+                        "look-ahead + the model's hop"
+                    } else {
+                        "look-ahead"
+                    };
                     ui.label(
-                        egui::RichText::new(format!("{lag:.0} ms ago (look-ahead)"))
+                        egui::RichText::new(format!("{lag:.0} ms ago ({why})"))
                             .small()
                             .weak(),
                     );
@@ -189,11 +203,44 @@ impl ChromaView {
             return;
         };
         let chord = last.chord as usize;
+        let best_fit = (0..NUM_CHORDS).fold(0, |b, i| {
+            if last.chord_fit[i] > last.chord_fit[b] {
+                i
+            } else {
+                b
+            }
+        });
         let evidence = match self.params.evidence.value().0 {
-            Evidence::Filterbank => "chroma vs harmonic template",
-            Evidence::Nnls => "NNLS treble notes (and bass) vs template",
+            Evidence::Filterbank => "chroma vs harmonic template".to_string(),
+            Evidence::Nnls => "NNLS treble notes (and bass) vs template".to_string(),
+            Evidence::Learned => match ChordSource::from_u8(last.chord_source) {
+                ChordSource::Model if best_fit == chord => {
+                    "model, and the templates agree".to_string()
+                }
+                ChordSource::Model => {
+                    format!("model, over the templates' {}", chord_label(best_fit))
+                }
+                ChordSource::Fallback => "templates (the model was late)".to_string(),
+                ChordSource::Templates => "templates (no model running)".to_string(),
+            },
         };
         ui.label(format!("{} — {evidence}", chord_label(chord)));
+        if self.params.evidence.value().0 == Evidence::Learned {
+            let status = self.model.snapshot();
+            let state = match status.code {
+                StatusCode::Ready => status.message.clone(),
+                StatusCode::Loading => "loading the model".to_string(),
+                _ => status.message.clone(),
+            };
+            ui.label(
+                egui::RichText::new(format!(
+                    "{state} · {} late of {} · {:.0} µs/frame",
+                    status.misses, status.frames, status.infer_us_last
+                ))
+                .small()
+                .weak(),
+            );
+        }
         let (rect, _) =
             ui.allocate_exact_size(Vec2::new(ui.available_width(), 130.0), Sense::hover());
         let painter = ui.painter_at(rect);

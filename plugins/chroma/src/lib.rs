@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 use prism_plugin::{Glue, Io, MidiSink, Setup, Shell};
+use prism_shared::deadline::Deadline;
 use prism_shared::gui::{frame_ring, push_frame, FrameConsumer, FrameProducer};
 use prism_shared::midi::ChordMidi;
 use prism_shared::{ChromaAnalyzer, Processor};
@@ -32,6 +33,19 @@ pub struct Chroma {
     chords: ChordMidi,
     /// Set by `reset()`: release held notes at the start of the next block.
     release_pending: bool,
+    /// The host renders offline (the learned chord layer's logits are waited for).
+    rendering_offline: bool,
+}
+
+/// The learned chord layer in a render the host announces or states per call waits for
+/// every frame's logits, so it equals `prism chroma`; otherwise it never waits while the host
+/// keeps real-time pace (and waits while it runs far ahead of the wall clock).
+fn deadline(offline: bool) -> Deadline {
+    if offline {
+        Deadline::Wait
+    } else {
+        Deadline::Auto
+    }
 }
 
 impl Default for Chroma {
@@ -44,6 +58,7 @@ impl Default for Chroma {
             frames_rx: Some(frames_rx),
             chords: ChordMidi::default(),
             release_pending: false,
+            rendering_offline: false,
         }
     }
 }
@@ -69,6 +84,8 @@ impl Glue for Chroma {
 
     fn activate(&mut self, params: &ChromaParams, setup: &Setup) -> u32 {
         self.analyzer.set_settings(params.settings());
+        self.rendering_offline = setup.offline;
+        self.analyzer.set_deadline(deadline(setup.offline));
         self.analyzer
             .prepare(setup.sample_rate, setup.max_block, setup.num_channels);
         let rate = self.analyzer.frame_rate_hz();
@@ -87,6 +104,10 @@ impl Glue for Chroma {
 
     fn process(&mut self, params: &ChromaParams, mut io: Io, midi: &mut MidiSink) {
         let editor_open = io.editor_open;
+        if io.offline != self.rendering_offline {
+            self.rendering_offline = io.offline;
+            self.analyzer.switch_deadline(deadline(io.offline));
+        }
         let channels = io.passthrough();
         self.analyzer.set_settings(params.settings());
         let (midi_on, frozen) = (params.midi_out.value(), params.freeze.value());
@@ -117,7 +138,13 @@ impl Glue for Chroma {
 
     fn view(&mut self, params: Arc<ChromaParams>) -> Option<editor::ChromaView> {
         let frames = self.frames_rx.take()?;
-        Some(editor::ChromaView::new(params, self.meters.clone(), frames))
+        let model = self.analyzer.learned_telemetry();
+        Some(editor::ChromaView::new(
+            params,
+            self.meters.clone(),
+            frames,
+            model,
+        ))
     }
 }
 

@@ -1,10 +1,12 @@
 //! The Prism Chroma analysis chain: framing → two-resolution STFT → (optional) HPSS drum
 //! suppression → evidence (tuned semitone filterbank → log-compressed chroma → smoothing, or
-//! NNLS transcription → bass and treble chroma) → chords (HMM, optional fixed-lag
+//! NNLS transcription → bass and treble chroma) → chords (template fits, or the learned layer
+//! on the inference worker with the fits as its prior, [`learned`]; HMM, optional fixed-lag
 //! look-ahead) and key. One code path for the plugin, the CLI and the tests.
 
 use crate::chord::{ChordRecognizer, ChordVocabulary, NUM_CHORDS};
 use crate::chroma::{fold_chroma, PitchFilterbank, TuningEstimator, NUM_PITCHES};
+use crate::deadline::Deadline;
 use crate::framing::Framer;
 use crate::hpss::MedianHpss;
 use crate::key::KeyEstimator;
@@ -44,6 +46,10 @@ pub enum Evidence {
     /// NNLS note transcription ([`crate::nnls`]): bass and treble chroma against bass/treble
     /// chord templates.
     Nnls,
+    /// NNLS evidence into the learned chord layer ([`crate::chordnet`], on the inference
+    /// worker), with the bass/treble template fits as its prior and its fallback. The
+    /// decision comes one hop later ([`learned`]).
+    Learned,
 }
 
 impl Choices for Evidence {
@@ -54,6 +60,7 @@ impl Choices for Evidence {
     fn from_index(index: usize) -> Self {
         match index {
             1 => Evidence::Nnls,
+            2 => Evidence::Learned,
             _ => Evidence::Filterbank,
         }
     }
@@ -87,7 +94,10 @@ impl ChromaSettings {
     }
 }
 
+pub mod learned;
 pub mod schema;
+
+pub use learned::ChordSource;
 
 /// Everything one analysis frame produces. `Copy` and fixed-size, so it can travel through a
 /// lock-free ring to the editor.
@@ -112,6 +122,9 @@ pub struct ChromaFrame {
     pub bass: u8,
     /// Posterior probability of the decided chord.
     pub chord_confidence: f32,
+    /// What decided the chord ([`ChordSource`] as `u8`): the templates, the learned layer,
+    /// or the templates because the model's logits were late.
+    pub chord_source: u8,
     /// True if the chord differs from the previous frame's.
     pub chord_changed: bool,
     /// Decided key index (see [`crate::key`]).
@@ -134,6 +147,7 @@ impl Default for ChromaFrame {
             chord_end_sample: 0,
             bass: NO_BASS,
             chord_confidence: 1.0,
+            chord_source: ChordSource::Templates as u8,
             chord_changed: false,
             key: 0,
             key_confidence: 0.0,
@@ -190,6 +204,8 @@ struct AnalyzerState {
     frame: ChromaFrame,
     /// The NNLS front end's output for the newest frame (default with filterbank evidence).
     evidence: NoteEvidence,
+    /// The learned chord layer's worker and the frame waiting for its logits.
+    learned: learned::Learned,
     prepared: bool,
 }
 
@@ -256,6 +272,28 @@ impl ChromaAnalyzer {
         &self.state.chords
     }
 
+    /// What to do when the learned layer's logits are late (default: real time, never
+    /// wait; the CLI waits). Takes effect at the next `prepare`.
+    pub fn set_deadline(&mut self, deadline: Deadline) {
+        self.state.learned.set_deadline(deadline);
+    }
+
+    /// Auto ↔ Wait while running, for a host that says per call whether it renders offline.
+    /// Real-time safe. An analyser prepared for real time stays real time.
+    pub fn switch_deadline(&mut self, deadline: Deadline) {
+        self.state.learned.switch_deadline(deadline);
+    }
+
+    /// The deadline policy in force.
+    pub fn deadline(&self) -> Deadline {
+        self.state.learned.deadline()
+    }
+
+    /// The learned chord layer's worker: its status, misses and timing (for the editor).
+    pub fn learned_telemetry(&self) -> std::sync::Arc<crate::infer::Telemetry> {
+        self.state.learned.telemetry().clone()
+    }
+
     /// Feeds one host block of planar channels. For every finished frame, `on_frame(frame,
     /// sample_idx)` receives the result and the index within this block of the frame's last
     /// sample (for sample-accurate MIDI). Never allocates.
@@ -275,6 +313,9 @@ impl ChromaAnalyzer {
             return;
         }
         let block_len = channels.iter().map(|c| c.len()).min().unwrap_or(0) as u64;
+        state
+            .learned
+            .on_block(block_len as f64 / state.sample_rate as f64);
         let start = state.samples_seen;
         self.framer.process(channels, |frame, sample_idx| {
             state.analyze(frame, start + sample_idx as u64 + 1);
@@ -310,7 +351,7 @@ impl Processor for ChromaAnalyzer {
         ChromaAnalyzer::process(self, inputs, |frame, i| sink(i, frame));
     }
 
-    fn prepare(&mut self, sample_rate: f32, _max_block: usize, _num_channels: usize) {
+    fn prepare(&mut self, sample_rate: f32, max_block: usize, _num_channels: usize) {
         let sample_rate = crate::sanitize_sample_rate(sample_rate);
         let n_long = fft_len_for(sample_rate, LONG_WINDOW_S);
         let n_short = n_long / 2;
@@ -340,10 +381,12 @@ impl Processor for ChromaAnalyzer {
         s.key.prepare(s.hop_s);
         s.chords
             .prepare_lookahead(lookahead_frames(schema::LOOKAHEAD_MS.max, s.hop_s));
-        // Allocated whatever the evidence, so switching it is real-time safe.
+        // Allocated (and the chord model's worker started) whatever the evidence, so
+        // switching it is real-time safe.
         if s.notes.is_none() {
             s.notes = Some(Box::default());
         }
+        s.learned.prepare(sample_rate, max_block);
         let settings = s.settings;
         s.prepared = true;
         self.set_settings(settings);
@@ -363,6 +406,7 @@ impl Processor for ChromaAnalyzer {
         s.samples_seen = 0;
         s.frame = ChromaFrame::default();
         s.evidence = NoteEvidence::default();
+        s.learned.reset();
     }
 
     /// The analyser does not delay audio; see [`ChromaAnalyzer::window_samples`] for the
@@ -398,6 +442,7 @@ impl Default for AnalyzerState {
             samples_seen: 0,
             frame: ChromaFrame::default(),
             evidence: NoteEvidence::default(),
+            learned: learned::Learned::default(),
             prepared: false,
         }
     }
@@ -467,7 +512,11 @@ impl AnalyzerState {
         }
 
         let mut bass_note = NO_BASS;
-        let nnls = self.settings.evidence == Evidence::Nnls;
+        let evidence = self.settings.evidence;
+        let nnls = matches!(evidence, Evidence::Nnls | Evidence::Learned);
+        // Frames the decision is behind the newest besides the look-ahead (the learned
+        // layer's hop), and what decided it.
+        let (mut extra_behind, mut source) = (0, ChordSource::Templates);
         let chord = if let (true, Some(notes)) = (nnls, self.notes.as_deref_mut()) {
             let bins = (
                 self.filterbank.long_bins().bin_hz,
@@ -498,8 +547,22 @@ impl AnalyzerState {
             }
             crate::chroma::normalize(&mut treble);
             chroma = treble;
-            self.chords.update_bass_treble(&bass, &treble, silent)
+            if evidence == Evidence::Learned {
+                let mut fits = [0.0f32; NUM_CHORDS];
+                self.chords
+                    .bass_treble_fits(&bass, &treble, silent, &mut fits);
+                let input = crate::chordnet::frame_features(&self.evidence);
+                extra_behind = 1;
+                if let Some(s) = self.learned.step(&mut self.chords, &input, &fits) {
+                    source = s;
+                }
+                self.chords.current()
+            } else {
+                self.learned.skip();
+                self.chords.update_bass_treble(&bass, &treble, silent)
+            }
         } else {
+            self.learned.skip();
             self.evidence = NoteEvidence::default();
             self.chords.update(&chroma, silent)
         };
@@ -527,10 +590,11 @@ impl AnalyzerState {
         f.tuning_cents = applied;
         f.estimated_tuning_cents = estimated;
         f.chord = chord as u16;
-        let behind = (self.chords.frames_behind() * self.hop) as u64;
+        let behind = ((self.chords.frames_behind() + extra_behind) * self.hop) as u64;
         f.chord_end_sample = end_sample.saturating_sub(behind);
         f.bass = bass_note;
         f.chord_confidence = self.chords.posterior()[chord];
+        f.chord_source = source as u8;
         f.chord_changed = chord as u16 != previous;
         f.key = key as u8;
         f.key_confidence = self.key.confidence();

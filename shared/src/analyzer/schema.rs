@@ -56,8 +56,8 @@ pub const EVIDENCE: ChoiceSpec = ChoiceSpec {
     id: "evidence",
     name: "Chord Evidence",
     flag: Some("evidence"),
-    ids: &["filterbank", "nnls"],
-    names: &["Templates", "NNLS notes"],
+    ids: &["filterbank", "nnls", "learned"],
+    names: &["Templates", "NNLS notes", "NNLS + model"],
     default: 0,
 };
 /// Look-ahead of the chord decision: the display and the chord MIDI lag the music by it
