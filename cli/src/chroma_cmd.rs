@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use prism_shared::analyzer::schema;
 use prism_shared::analyzer::Evidence;
 use prism_shared::chord::{chord_label, ChordModelParams};
+use prism_shared::chordnet::ChordNetWeights;
 use prism_shared::chroma::PITCH_CLASS_NAMES;
 use prism_shared::key::key_label;
 use prism_shared::midi::ChordMidi;
@@ -42,6 +43,10 @@ pub struct ChromaArgs {
     /// chord recipe's features (`bundle/models/chord/`). Needs `--evidence nnls`.
     #[arg(long, value_name = "FILE.npy")]
     pub features: Option<PathBuf>,
+    /// Chord-network weights for `--evidence learned` instead of the shipped model (a
+    /// `prism-chord-*.bin` from `bundle/models/chord/export.py`).
+    #[arg(long, value_name = "FILE.bin")]
+    pub chord_model: Option<PathBuf>,
     /// Host block size in samples used to stream the file (1..=16384).
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub block: u32,
@@ -195,10 +200,14 @@ pub fn analyze(
     block: usize,
     progress: &Progress,
     features: bool,
+    chord_weights: Option<&ChordNetWeights>,
 ) -> Analysis {
     let sample_rate = audio.sample_rate as f32;
     let mut analyzer = ChromaAnalyzer::new(settings);
     analyzer.set_chord_model(chord_model);
+    if let Some(weights) = chord_weights {
+        analyzer.set_chord_weights(weights.clone(), "custom chord model");
+    }
     // A file is not real time: the learned layer's logits are waited for (bounded).
     analyzer.set_deadline(prism_shared::deadline::Deadline::Wait);
     let num_channels = audio.channels.len().min(2);
@@ -316,6 +325,20 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
     if args.features.is_some() && settings.evidence == Evidence::Filterbank {
         bail!("--features writes the NNLS evidence: add --evidence nnls");
     }
+    let chord_weights = match &args.chord_model {
+        Some(path) => {
+            if settings.evidence != Evidence::Learned {
+                bail!("--chord-model is the learned layer's: add --evidence learned");
+            }
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                ChordNetWeights::parse(&bytes)
+                    .with_context(|| format!("{} is not a usable chord model", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let Analysis {
         rows,
         midi,
@@ -327,6 +350,7 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
         args.block as usize,
         &progress,
         args.features.is_some(),
+        chord_weights.as_ref(),
     );
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();

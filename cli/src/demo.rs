@@ -54,6 +54,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         512,
         &Progress::hidden(),
         false,
+        None,
     )
     .rows;
     let segs = segments(&rows, audio.duration_s());

@@ -609,3 +609,36 @@ fn chroma_learned_decides_with_the_model_one_hop_later_and_the_same_in_any_block
         assert_eq!(run(block, block).0, csv, "block {block}");
     }
 }
+
+#[test]
+fn chroma_chord_model_refuses_a_bad_file_with_the_reason_and_runs_a_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = song(dir.path());
+    let bad = dir.path().join("bad.bin");
+    std::fs::write(&bad, b"not a model at all").unwrap();
+    let run = |model: &Path, evidence: &str| {
+        prism()
+            .args(["chroma", input.to_str().unwrap(), "-q", "--evidence", evidence])
+            .arg("--chord-model")
+            .arg(model)
+            .arg("-o")
+            .arg(dir.path().join("c.csv"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&bad, "learned");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a usable chord model") && err.contains("bad magic"),
+        "{err}"
+    );
+    assert!(!dir.path().join("c.csv").exists(), "nothing written");
+    // The shipped model, given as a file, runs; without the learned evidence it is refused.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bundle/models/chord/prism-chord-v1.bin");
+    assert!(run(&shipped, "learned").status.success());
+    let out = run(&shipped, "nnls");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--evidence learned"));
+}

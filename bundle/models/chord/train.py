@@ -85,6 +85,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--wd", type=float, default=0.05, help="decoupled (AdamW) weight decay")
+    ap.add_argument("--no-prior", action="store_true",
+                    help="ablation: no template prior (a = 0, not trained): the network alone")
     args = ap.parse_args()
     args.run.mkdir(parents=True, exist_ok=True)
     log = open(args.run / "train.log", "a")
@@ -117,6 +119,8 @@ def main() -> None:
         net = C.ChordNet.init(rng, hidden=args.hidden)
         opt = C.Adam(net, lr=args.lr, wd=args.wd)
         start, best = 0, -1.0
+    if args.no_prior:
+        net.p["a"][:] = 0.0
     ftr, ctr, ttr, ytr = data["train"]
     fdv, cdv, tdv, ydv = data["dev"]
     for epoch in range(start, args.epochs):
@@ -128,6 +132,8 @@ def main() -> None:
             idx = order[b:b + args.batch]
             loss, grads = net.loss_and_grads(C.batch_inputs(ftr, ctr[idx]), ttr[idx], ytr[idx])
             opt.step(net, grads, lr)
+            if args.no_prior:
+                net.p["a"][:] = 0.0
             total += loss * len(idx)
         dev = C.frame_scores(net, fdv, cdv, tdv, ydv)
         say(f"epoch {epoch}: train loss {total / len(ytr):.4f}, dev loss {dev['loss']:.4f}, "

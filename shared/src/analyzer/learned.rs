@@ -94,6 +94,8 @@ pub(crate) struct Learned {
     responses: Option<rtrb::Consumer<Response<[f32; NUM_CHORDS]>>>,
     deadline: Deadline,
     policy: Policy,
+    /// Weights other than the shipped model's (with a name for the status line).
+    custom: Option<(ChordNetWeights, String)>,
     epoch: u32,
     /// Frames analysed since the reset (the next frame's number).
     frame: u64,
@@ -116,6 +118,7 @@ impl Default for Learned {
             responses: None,
             deadline: Deadline::RealTime,
             policy: Policy::default(),
+            custom: None,
             epoch: 0,
             frame: 0,
             pending: false,
@@ -161,6 +164,11 @@ impl Learned {
         self.policy.switch(deadline);
     }
 
+    /// Runs `weights` instead of the shipped model from the next `prepare`.
+    pub(crate) fn set_weights(&mut self, weights: ChordNetWeights, name: &str) {
+        self.custom = Some((weights, name.to_string()));
+    }
+
     /// The policy in force.
     pub(crate) fn deadline(&self) -> Deadline {
         self.policy.current
@@ -192,14 +200,15 @@ impl Learned {
         };
         let blank = [0.0; NUM_CHORDS];
         let swaps = crossbeam::channel::never();
-        match infer::spawn(
-            load_default,
-            t.clone(),
-            (req_rx, resp_tx),
-            swaps,
-            spec,
-            blank,
-        ) {
+        let custom = self.custom.clone();
+        let load = move |t: &Telemetry| match custom {
+            Some((weights, name)) => {
+                t.set_status(StatusCode::Ready, &name);
+                Some(ChordNetModel::new(weights))
+            }
+            None => load_default(t),
+        };
+        match infer::spawn(load, t.clone(), (req_rx, resp_tx), swaps, spec, blank) {
             Ok(worker) => {
                 self.requests = Some(req_tx);
                 self.responses = Some(resp_rx);

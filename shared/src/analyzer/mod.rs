@@ -289,6 +289,12 @@ impl ChromaAnalyzer {
         self.state.learned.deadline()
     }
 
+    /// Runs these chord-network weights instead of the shipped model (`name` for the status
+    /// line). Takes effect at the next `prepare`.
+    pub fn set_chord_weights(&mut self, weights: crate::chordnet::ChordNetWeights, name: &str) {
+        self.state.learned.set_weights(weights, name);
+    }
+
     /// The learned chord layer's worker: its status, misses and timing (for the editor).
     pub fn learned_telemetry(&self) -> std::sync::Arc<crate::infer::Telemetry> {
         self.state.learned.telemetry().clone()
