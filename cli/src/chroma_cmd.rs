@@ -40,7 +40,8 @@ pub struct ChromaArgs {
     pub midi: Option<PathBuf>,
     /// NumPy `.npy` of the NNLS evidence per frame (float32, one row per frame: time_s,
     /// level_db, silent, 12 bass chroma, 12 treble chroma, 84 note activations A0..G#7), the
-    /// chord recipe's features (`bundle/models/chord/`). Needs `--evidence nnls`.
+    /// chord recipe's features (`bundle/models/chord/`). Needs `--evidence nnls` or
+    /// `learned` (the default).
     #[arg(long, value_name = "FILE.npy")]
     pub features: Option<PathBuf>,
     /// Chord-network weights for `--evidence learned` instead of the shipped model (a
@@ -116,6 +117,15 @@ pub struct SettingsArgs {
     /// Self-transition of the chord HMM on the learned posterior (evaluation and tuning).
     #[arg(long, hide = true)]
     pub model_stay: Option<f32>,
+    /// Onset gating of chord changes, 0..1 (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub onset_gate: Option<f32>,
+    /// Onset novelty that fully opens a frame to a change (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub onset_full: Option<f32>,
+    /// Decay of the openness after an onset, ms (evaluation and tuning).
+    #[arg(long, hide = true)]
+    pub onset_decay_ms: Option<f32>,
     /// Hysteresis margin of the chord decision (evaluation and tuning).
     #[arg(long, hide = true)]
     pub switch_margin: Option<f32>,
@@ -149,6 +159,9 @@ impl SettingsArgs {
                 .unwrap_or(defaults.model_self_transition)
                 .clamp(0.0, 0.9999),
             switch_margin: self.switch_margin.unwrap_or(defaults.switch_margin),
+            onset_gate: self.onset_gate.unwrap_or(defaults.onset_gate),
+            onset_full: self.onset_full.unwrap_or(defaults.onset_full),
+            onset_decay_ms: self.onset_decay_ms.unwrap_or(defaults.onset_decay_ms),
         }
     }
 
@@ -323,7 +336,7 @@ pub fn run(args: &ChromaArgs) -> Result<()> {
     );
     let started = std::time::Instant::now();
     if args.features.is_some() && settings.evidence == Evidence::Filterbank {
-        bail!("--features writes the NNLS evidence: add --evidence nnls");
+        bail!("--features writes the NNLS evidence: use --evidence nnls or learned");
     }
     let chord_weights = match &args.chord_model {
         Some(path) => {

@@ -73,8 +73,12 @@ fn chroma_writes_csv_lab_and_png_with_the_documented_formats() {
     // ≥ 20 frames per second over 9.6 s of music.
     assert!(rows.len() as f32 >= 20.0 * 9.6, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.len() == 16));
-    // Without look-ahead a decision is for the frame it arrives with.
-    assert!(rows.iter().all(|r| r[0] == r[15]));
+    // Without look-ahead the learned layer's decision is for the frame one hop (1024
+    // samples) before the one it arrives with.
+    assert!(rows.iter().all(|r| {
+        let (t, c): (f64, f64) = (r[0].parse().unwrap(), r[15].parse().unwrap());
+        (t - c - 1024.0 / 44_100.0).abs() < 1e-5
+    }));
     let middle_of_g = rows
         .iter()
         .find(|r| r[0].parse::<f32>().unwrap() > 3.6)
@@ -486,6 +490,7 @@ fn chroma_features_writes_the_nnls_evidence_as_npy_one_row_per_csv_frame() {
     let refused = prism()
         .args(["chroma", input.to_str().unwrap(), "-q", "--features"])
         .arg(&npy)
+        .args(["--evidence", "filterbank"])
         .output()
         .unwrap();
     assert!(!refused.status.success());
@@ -618,7 +623,13 @@ fn chroma_chord_model_refuses_a_bad_file_with_the_reason_and_runs_a_good_one() {
     std::fs::write(&bad, b"not a model at all").unwrap();
     let run = |model: &Path, evidence: &str| {
         prism()
-            .args(["chroma", input.to_str().unwrap(), "-q", "--evidence", evidence])
+            .args([
+                "chroma",
+                input.to_str().unwrap(),
+                "-q",
+                "--evidence",
+                evidence,
+            ])
             .arg("--chord-model")
             .arg(model)
             .arg("-o")
@@ -635,8 +646,8 @@ fn chroma_chord_model_refuses_a_bad_file_with_the_reason_and_runs_a_good_one() {
     );
     assert!(!dir.path().join("c.csv").exists(), "nothing written");
     // The shipped model, given as a file, runs; without the learned evidence it is refused.
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bundle/models/chord/prism-chord-v1.bin");
+    let shipped =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models/chord/prism-chord-v1.bin");
     assert!(run(&shipped, "learned").status.success());
     let out = run(&shipped, "nnls");
     assert!(!out.status.success());

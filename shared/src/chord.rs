@@ -166,6 +166,15 @@ pub struct ChordModelParams {
     /// Hysteresis of the decision: a new chord replaces the shown one only when its
     /// posterior is this much higher (0: argmax; fewer blips, a little later changes).
     pub switch_margin: f32,
+    /// Onset gating of the learned layer's chord changes (0 = off): away from note onsets
+    /// the probability of leaving a chord is this fraction smaller, so chords change where
+    /// notes start ([`ChordRecognizer::set_openness`]).
+    pub onset_gate: f32,
+    /// Onset novelty (relative positive flux of the log pitch energies) that opens a frame
+    /// fully to a change.
+    pub onset_full: f32,
+    /// Time constant in ms of the openness' decay after an onset.
+    pub onset_decay_ms: f32,
 }
 
 impl Default for ChordModelParams {
@@ -176,9 +185,12 @@ impl Default for ChordModelParams {
             no_chord_fit: 0.5,
             flatness_margin: 0.3,
             bass_weight: 0.6,
-            model_weight: 1.0,
-            model_self_transition: 0.99,
+            model_weight: 0.5,
+            model_self_transition: 0.9,
             switch_margin: 0.0,
+            onset_gate: 0.999,
+            onset_full: 0.4,
+            onset_decay_ms: 50.0,
         }
     }
 }
@@ -228,27 +240,28 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Qualities scored as major / minor triads in the major/minor vocabulary (`maj`, `7`,
-/// `maj7`; `min`, `min7`), as `mir_eval`'s `majmin` comparison maps them.
-const MAJ_LIKE: [usize; 3] = [0, 2, 3];
-const MIN_LIKE: [usize; 2] = [1, 4];
+/// Where the learned layer's mass of each quality goes in the major/minor vocabulary: `maj`,
+/// `7`, `maj7` (as `mir_eval`'s `majmin` comparison maps them) and `aug`, `sus4`, `sus2` onto
+/// the major triad; `min`, `min7` and `dim`, `dim7`, `hdim7` onto the minor triad, at the same
+/// root (so a diminished chord keeps its root instead of losing its mass to a neighbour).
+const MAJMIN_OF: [usize; NUM_QUALITIES] = [0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1];
+/// The same for the sevenths vocabulary (maj, min, 7, maj7, min7 as they are).
+const SEVENTHS_OF: [usize; NUM_QUALITIES] = [0, 1, 2, 3, 4, 1, 0, 0, 0, 1, 4];
 /// Posterior floor of the learned likelihood (no chord is ever impossible).
 const MODEL_FLOOR: f32 = 1e-4;
 
-/// Where the learned layer's mass for chord `idx` goes in `vocabulary` (`None`: a quality
-/// the vocabulary does not score; its mass is dropped).
-fn collapse(idx: usize, vocabulary: ChordVocabulary) -> Option<usize> {
+/// Where the learned layer's mass for chord `idx` goes in `vocabulary` ([`MAJMIN_OF`],
+/// [`SEVENTHS_OF`]).
+fn collapse(idx: usize, vocabulary: ChordVocabulary) -> usize {
     let Some((root, quality)) = chord_parts(idx) else {
-        return (idx == NO_CHORD).then_some(NO_CHORD);
+        return NO_CHORD;
     };
     let target = match vocabulary {
-        ChordVocabulary::MajMin if MAJ_LIKE.contains(&quality) => 0,
-        ChordVocabulary::MajMin if MIN_LIKE.contains(&quality) => 1,
-        ChordVocabulary::MajMin => return None,
-        _ if vocabulary.contains(idx) => quality,
-        _ => return None,
+        ChordVocabulary::MajMin => MAJMIN_OF[quality],
+        ChordVocabulary::Sevenths => SEVENTHS_OF[quality],
+        ChordVocabulary::Full => quality,
     };
-    Some(1 + target * 12 + root)
+    1 + target * 12 + root
 }
 
 /// Online chord recogniser: template fits → HMM forward filtering → (optional fixed-lag
@@ -263,6 +276,8 @@ pub struct ChordRecognizer {
     likelihood: [f32; NUM_CHORDS],
     fit: [f32; NUM_CHORDS],
     lag: crate::lookahead::FixedLag,
+    /// How open the next frame is to a chord change (1: at an onset; see `onset_gate`).
+    openness: f32,
 }
 
 impl Default for ChordRecognizer {
@@ -276,6 +291,7 @@ impl Default for ChordRecognizer {
             likelihood: [0.0; NUM_CHORDS],
             fit: [0.0; NUM_CHORDS],
             lag: crate::lookahead::FixedLag::default(),
+            openness: 1.0,
         };
         recognizer.reset();
         recognizer
@@ -288,7 +304,13 @@ impl ChordRecognizer {
         self.posterior = [0.0; NUM_CHORDS];
         self.posterior[NO_CHORD] = 1.0;
         self.fit = [0.0; NUM_CHORDS];
+        self.openness = 1.0;
         self.lag.reset();
+    }
+
+    /// The model parameters.
+    pub fn params(&self) -> &ChordModelParams {
+        &self.params
     }
 
     /// Allocates the look-ahead storage for up to `max_frames` frames. Not real-time safe.
@@ -323,6 +345,18 @@ impl ChordRecognizer {
         }
         self.lag.set_margin(params.switch_margin);
         self.params = params;
+    }
+
+    /// How open the next frame is to a chord change: 1 at a note onset, falling to 0 while
+    /// nothing new starts (the analyser's onset novelty). With
+    /// [`ChordModelParams::onset_gate`] `g`, leaving a chord is `1 − g · (1 − openness)`
+    /// times as likely as the plain self-transition says. Real-time safe.
+    pub fn set_openness(&mut self, openness: f32) {
+        self.openness = if openness.is_finite() {
+            openness.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
     }
 
     /// The template of chord `idx`.
@@ -392,8 +426,9 @@ impl ChordRecognizer {
 
     /// HMM step on the learned layer's chord logits ([`crate::chordnet`], full vocabulary):
     /// the observation likelihood is the network's posterior, its qualities collapsed onto
-    /// the vocabulary (major-like and minor-like qualities onto the triads, as `mir_eval`
-    /// scores them), raised to the power [`ChordModelParams::model_weight`]. `fits` (from
+    /// the vocabulary (each quality onto the triad or seventh it contains, [`MAJMIN_OF`]),
+    /// raised to the power [`ChordModelParams::model_weight`], with onset gating
+    /// ([`ChordModelParams::onset_gate`]). `fits` (from
     /// [`Self::bass_treble_fits`]) are kept for display. Never allocates.
     pub fn update_learned(
         &mut self,
@@ -419,15 +454,13 @@ impl ChordRecognizer {
         let vocabulary = self.vocabulary;
         self.likelihood = [0.0; NUM_CHORDS];
         for (idx, &p) in prob.iter().enumerate() {
-            if let Some(target) = collapse(idx, vocabulary) {
-                self.likelihood[target] += p / total;
-            }
+            self.likelihood[collapse(idx, vocabulary)] += p / total;
         }
         let beta = self.params.model_weight;
         for l in self.likelihood.iter_mut() {
             *l = (*l + MODEL_FLOOR).powf(beta);
         }
-        self.forward(self.params.model_self_transition)
+        self.forward(self.params.model_self_transition, self.params.onset_gate)
     }
 
     /// N's rule and the vocabulary mask on the fits in `self.fit`.
@@ -481,17 +514,20 @@ impl ChordRecognizer {
         for (l, &f) in self.likelihood.iter_mut().zip(&self.fit) {
             *l = (kappa * (f - 1.0)).exp();
         }
-        self.forward(self.params.self_transition)
+        self.forward(self.params.self_transition, 0.0)
     }
 
-    /// HMM forward step with self-transition `stay` on the likelihoods in
+    /// HMM forward step with self-transition `stay` (onset-gated by `gate`) on the
+    /// likelihoods in
     /// `self.likelihood` (chords outside the vocabulary get none), then the fixed-lag
     /// smoother; returns the decided chord.
-    fn forward(&mut self, stay: f32) -> usize {
+    fn forward(&mut self, stay: f32, gate: f32) -> usize {
         let vocabulary = self.vocabulary;
         let active = 1 + 12 * vocabulary.num_qualities();
-        let stay = stay.clamp(0.0, 0.9999);
-        let leave = (1.0 - stay) / (active - 1) as f32;
+        let gate = gate.clamp(0.0, 1.0);
+        let leaving = (1.0 - stay.clamp(0.0, 0.9999)) * (1.0 - gate * (1.0 - self.openness));
+        let stay = 1.0 - leaving;
+        let leave = leaving / (active - 1) as f32;
         let mut total = 0.0;
         for idx in 0..NUM_CHORDS {
             if !vocabulary.contains(idx) || !self.likelihood[idx].is_finite() {

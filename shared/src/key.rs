@@ -15,6 +15,9 @@ const MINOR_PROFILE: [f32; 12] = [
 
 /// Memory of the key estimate in seconds.
 pub const KEY_MEMORY_S: f32 = 30.0;
+/// How much the first chord of a stream counts as its tonic ([`KeyEstimator::prime`]): as
+/// much as about this many seconds of chord tones.
+pub const FIRST_CHORD_PRIOR_S: f32 = 3.0;
 
 /// The label of key `idx`, e.g. `A:min`.
 pub fn key_label(idx: usize) -> KeyLabel {
@@ -41,6 +44,10 @@ pub struct KeyEstimator {
     decay: f32,
     correlation: [f32; NUM_KEYS],
     best: usize,
+    /// Frames per second (for the first-chord prior's weight).
+    frame_rate: f32,
+    /// The first chord has primed the memory since the last reset.
+    primed: bool,
 }
 
 impl Default for KeyEstimator {
@@ -66,6 +73,8 @@ impl Default for KeyEstimator {
             decay: 0.998,
             correlation: [0.0; NUM_KEYS],
             best: 0,
+            frame_rate: 43.0,
+            primed: false,
         }
     }
 }
@@ -74,6 +83,9 @@ impl KeyEstimator {
     /// Sets the memory for frames every `hop_s` seconds.
     pub fn prepare(&mut self, hop_s: f32) {
         self.decay = (-hop_s / KEY_MEMORY_S).exp();
+        if hop_s > 0.0 {
+            self.frame_rate = 1.0 / hop_s;
+        }
         self.reset();
     }
 
@@ -82,6 +94,32 @@ impl KeyEstimator {
         self.memory = [0.0; 12];
         self.correlation = [0.0; NUM_KEYS];
         self.best = 0;
+        self.primed = false;
+    }
+
+    /// The fast start: the first chord of a stream is most likely its tonic (what a musician
+    /// guesses before hearing more), so the first call after a reset adds the profile of that
+    /// key to the memory, weighted like [`FIRST_CHORD_PRIOR_S`] of chord tones; it fades with
+    /// the memory, so the music that follows can overrule it. Later calls do nothing.
+    pub fn prime(&mut self, root: usize, minor: bool) {
+        if self.primed {
+            return;
+        }
+        self.primed = true;
+        let key = root % 12 + if minor { 12 } else { 0 };
+        // A frame of a triad's tones (root weighted 1.5) has a centred norm of about 1.2.
+        let weight = FIRST_CHORD_PRIOR_S * self.frame_rate * 1.2;
+        let profile = self.profiles[key];
+        let lowest = profile.iter().fold(f32::MAX, |m, &v| m.min(v));
+        for (m, &p) in self.memory.iter_mut().zip(&profile) {
+            // Non-negative like the chord tones (the correlation centres it again).
+            *m += weight * (p - lowest);
+        }
+    }
+
+    /// Whether the first chord has primed the memory since the last reset.
+    pub fn primed(&self) -> bool {
+        self.primed
     }
 
     /// Adds one chroma frame and re-estimates. Never allocates.
@@ -148,6 +186,43 @@ impl KeyEstimator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn triad(root: usize, minor: bool) -> [f32; 12] {
+        let mut t = [0.0f32; 12];
+        t[root % 12] = 1.5;
+        t[(root + if minor { 3 } else { 4 }) % 12] = 1.0;
+        t[(root + 7) % 12] = 1.0;
+        t
+    }
+
+    #[test]
+    fn the_first_chord_is_taken_for_the_tonic_until_the_music_says_otherwise() {
+        let mut estimator = KeyEstimator::default();
+        estimator.prepare(1024.0 / 44_100.0);
+        // An F major chord alone fits F major, C major and others alike; as the first chord
+        // it names the key at once.
+        estimator.prime(5, false);
+        for _ in 0..20 {
+            estimator.update(&triad(5, false));
+        }
+        assert_eq!(key_label(estimator.current()).to_string(), "F:maj");
+        // Primed once per stream: a second call changes nothing.
+        estimator.prime(9, true);
+        estimator.update(&triad(5, false));
+        assert_eq!(key_label(estimator.current()).to_string(), "F:maj");
+        // A long passage of i – iv – V in D minor overrules the guess.
+        for _ in 0..30 {
+            for (root, minor) in [(2, true), (7, true), (9, false)] {
+                for _ in 0..40 {
+                    estimator.update(&triad(root, minor));
+                }
+            }
+        }
+        assert_eq!(key_label(estimator.current()).to_string(), "D:min");
+        // A reset forgets the prior.
+        estimator.reset();
+        assert!(!estimator.primed());
+    }
 
     #[test]
     fn a_major_scale_is_in_its_major_key_and_its_tonic_triad_minor() {

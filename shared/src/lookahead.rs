@@ -14,6 +14,8 @@ use crate::chord::{NO_CHORD, NUM_CHORDS};
 pub struct FixedLag {
     alphas: Vec<[f32; NUM_CHORDS]>,
     likelihoods: Vec<[f32; NUM_CHORDS]>,
+    /// Per stored frame: the (stay, leave) transition into it.
+    transitions: Vec<(f32, f32)>,
     lag: usize,
     /// Ring index of the newest frame.
     head: usize,
@@ -33,6 +35,7 @@ impl Default for FixedLag {
         let mut lag = Self {
             alphas: Vec::new(),
             likelihoods: Vec::new(),
+            transitions: Vec::new(),
             lag: 0,
             head: 0,
             stored: 0,
@@ -51,6 +54,7 @@ impl FixedLag {
     pub fn prepare(&mut self, max_lag: usize) {
         self.alphas = vec![[0.0; NUM_CHORDS]; max_lag + 1];
         self.likelihoods = vec![[0.0; NUM_CHORDS]; max_lag + 1];
+        self.transitions = vec![(1.0, 0.0); max_lag + 1];
         self.lag = self.lag.min(max_lag);
         self.reset();
     }
@@ -94,8 +98,9 @@ impl FixedLag {
         self.behind = 0;
     }
 
-    /// Adds the newest frame's forward posterior `alpha` (normalised) and observation
-    /// likelihoods, and decides the frame `lag` frames back (the oldest stored frame while
+    /// Adds the newest frame's forward posterior `alpha` (normalised), observation
+    /// likelihoods and the transition into it (`stay`, `leave`: they may change from frame to
+    /// frame), and decides the frame `lag` frames back (the oldest stored frame while
     /// fewer than `lag + 1` have arrived). Returns the decided chord.
     pub fn push(
         &mut self,
@@ -114,6 +119,7 @@ impl FixedLag {
         self.head = (self.head + 1) % capacity;
         self.alphas[self.head] = *alpha;
         self.likelihoods[self.head] = *likelihood;
+        self.transitions[self.head] = (stay, leave);
         self.stored = (self.stored + 1).min(self.lag + 1);
         let behind = self.stored - 1;
 
@@ -121,7 +127,9 @@ impl FixedLag {
         // the target.
         let mut beta = [1.0f32; NUM_CHORDS];
         for j in 0..behind {
-            let like = &self.likelihoods[(self.head + capacity - j) % capacity];
+            let slot = (self.head + capacity - j) % capacity;
+            let like = &self.likelihoods[slot];
+            let (stay, leave) = self.transitions[slot];
             let mut total = 0.0;
             for (b, &l) in beta.iter_mut().zip(like) {
                 *b *= l;

@@ -29,6 +29,8 @@ fn analyze_with(
     settle_s: f32,
 ) -> Result {
     let mut analyzer = ChromaAnalyzer::new(settings);
+    // The learned layer (the default) waits for its worker: the result is deterministic.
+    analyzer.set_deadline(prism_shared::deadline::Deadline::Wait);
     analyzer.prepare(sample_rate, 512, 1);
     let mut correct = 0;
     let mut scored = 0;

@@ -105,13 +105,15 @@ impl Case for HpssSplit {
     }
 }
 
-/// Chroma is tested with auto tuning off so that the recovery test sees no long memory.
+/// Chroma with the filterbank chroma and the template recogniser (no worker), tested with
+/// auto tuning off so that the recovery test sees no long memory.
 struct Chroma;
 impl Case for Chroma {
     type P = ChromaAnalyzer;
     fn make() -> ChromaAnalyzer {
         ChromaAnalyzer::new(ChromaSettings {
             auto_tuning: false,
+            evidence: prism_shared::analyzer::Evidence::Filterbank,
             ..ChromaSettings::default()
         })
     }

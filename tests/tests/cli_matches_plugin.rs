@@ -21,8 +21,10 @@
 //! which the host rebases to `block_start + sample_idx`; `block_start == samples_seen`
 //! because nice-plug calls `reset()` (which zeroes `samples_seen`) in `start_processing`,
 //! before the first block. So for every chord change:
-//! `plugin_sample + 1 == end_sample == round(cli_start_s * 44100)` (the `.lab` has 6 decimals,
-//! 0.02 samples at 44.1 kHz).
+//! `plugin_sample + 1 == end_sample == round(cli_start_s * 44100) + lag` (the `.lab` has 6
+//! decimals, 0.02 samples at 44.1 kHz), `lag` the samples by which a decision follows the frame
+//! it is for (the CSV's `time_s − chord_time_s`: one hop with the learned chord layer, the
+//! default; 0 with the template recogniser).
 //!
 //! The CLI also writes `--midi`: its messages (status and data bytes, one tick per sample)
 //! must equal the plugin's note events, message for message and sample for sample.
@@ -97,10 +99,16 @@ fn progression() -> Vec<Vec<f32>> {
 }
 
 /// Runs the CLI and returns the `.lab` text (and writes the chord MIDI to `midi`).
-fn run_cli(bin: &Path, wav: &Path, lab: &Path, midi: &Path, block: usize) -> Result<String> {
+/// Runs the CLI; returns its `.lab` and the decision lag in samples: how far each decision
+/// comes after the frame it is for (its CSV's `time_s − chord_time_s`: the learned layer's
+/// hop, 0 for the template recogniser), the same for every frame.
+fn run_cli(bin: &Path, wav: &Path, lab: &Path, midi: &Path, block: usize) -> Result<(String, u64)> {
+    let csv = lab.with_extension("csv");
     let output = Command::new(bin)
         .arg("chroma")
         .arg(wav)
+        .arg("-o")
+        .arg(&csv)
         .arg("--lab")
         .arg(lab)
         .arg("--midi")
@@ -115,7 +123,21 @@ fn run_cli(bin: &Path, wav: &Path, lab: &Path, midi: &Path, block: usize) -> Res
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::read_to_string(lab).with_context(|| format!("reading {}", lab.display()))
+    let sr = f64::from(SAMPLE_RATE);
+    let mut lags = std::collections::BTreeSet::new();
+    let text =
+        std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+    for row in text.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let (time, chord_time): (f64, f64) = (f[0].parse()?, f[f.len() - 1].parse()?);
+        lags.insert(((time - chord_time) * sr).round() as u64);
+    }
+    ensure!(
+        lags.len() == 1,
+        "the CSV's decision lag varies: {lags:?} samples"
+    );
+    let lab = std::fs::read_to_string(lab).with_context(|| format!("reading {}", lab.display()))?;
+    Ok((lab, lags.into_iter().next().unwrap_or(0)))
 }
 
 /// The chord changes of a CLI `.lab`: every segment after the first, which must be `N` from 0.
@@ -290,8 +312,12 @@ fn compare(
     // The CLI.
     let lab_path = wav.with_file_name(format!("block-{block}.lab"));
     let midi_path = wav.with_file_name(format!("block-{block}.mid"));
-    let lab = run_cli(bin, wav, &lab_path, &midi_path, block)?;
-    let cli = lab_changes(&lab, len as u64).with_context(|| format!("the .lab:\n{lab}"))?;
+    let (lab, lag) = run_cli(bin, wav, &lab_path, &midi_path, block)?;
+    let mut cli = lab_changes(&lab, len as u64).with_context(|| format!("the .lab:\n{lab}"))?;
+    // The .lab stamps each chord at the frame it is for; the plugin sends it when decided.
+    for change in &mut cli {
+        change.end_sample += lag;
+    }
 
     // The plugin, with default parameters.
     let mut plugin = bundle.instantiate(CHROMA_CLAP_ID)?;

@@ -104,6 +104,7 @@ pub(crate) struct Learned {
     /// Whether its request reached the worker.
     pending_submitted: bool,
     pending_fits: [f32; NUM_CHORDS],
+    pending_openness: f32,
     request: NetInput,
     logits: [f32; NUM_CHORDS],
 }
@@ -124,6 +125,7 @@ impl Default for Learned {
             pending: false,
             pending_submitted: false,
             pending_fits: [0.0; NUM_CHORDS],
+            pending_openness: 1.0,
             request: NetInput {
                 frame: [0.0; FRAME],
                 template_logits: [0.0; NUM_CHORDS],
@@ -277,7 +279,8 @@ impl Learned {
     }
 
     /// Frame `k`: submits its evidence and full-vocabulary template `fits`, then lets
-    /// `chords` decide frame `k - 1` (the model's logits, or the templates on a miss).
+    /// `chords` decide frame `k - 1` (the model's logits, or the templates on a miss) with
+    /// that frame's `openness` to a change ([`ChordRecognizer::set_openness`]).
     /// Returns what decided it, `None` on the first frame of a stream (nothing to decide
     /// yet). Never allocates; waits (bounded) only offline.
     pub(crate) fn step(
@@ -285,6 +288,7 @@ impl Learned {
         chords: &mut ChordRecognizer,
         frame: &[f32; FRAME],
         fits: &[f32; NUM_CHORDS],
+        openness: f32,
     ) -> Option<ChordSource> {
         let k = self.frame;
         self.frame += 1;
@@ -333,6 +337,7 @@ impl Learned {
                 }
             }
             let fits = self.pending_fits;
+            chords.set_openness(self.pending_openness);
             Some(if have {
                 chords.update_learned(&self.logits, &fits);
                 self.telemetry.neural_active.store(true, Ordering::Relaxed);
@@ -354,6 +359,7 @@ impl Learned {
         self.pending = true;
         self.pending_submitted = submitted;
         self.pending_fits = *fits;
+        self.pending_openness = openness;
         decided
     }
 }
@@ -403,7 +409,7 @@ mod tests {
         let fits = e_minor_fits(&chords);
         let frame = [0.0; FRAME];
         // Frame 0: submitted, nothing to decide yet.
-        assert_eq!(layer.step(&mut chords, &frame, &fits), None);
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         let r0 = requests.pop().expect("frame 0 reached the worker");
         assert_eq!((r0.frame, r0.epoch), (0, layer.epoch));
         // The prior travels with it: the template logits of the fits.
@@ -411,7 +417,7 @@ mod tests {
         assert_eq!(r0.input.template_logits[e_min], 12.0 * (fits[e_min] - 1.0));
         // Frame 1: frame 0's logits are not back, so the templates decide it (a miss).
         assert_eq!(
-            layer.step(&mut chords, &frame, &fits),
+            layer.step(&mut chords, &frame, &fits, 1.0),
             Some(ChordSource::Fallback)
         );
         assert_eq!(layer.telemetry.misses.load(Ordering::Relaxed), 1);
@@ -439,7 +445,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(
-                layer.step(&mut chords, &frame, &fits),
+                layer.step(&mut chords, &frame, &fits, 1.0),
                 Some(ChordSource::Model)
             );
             let _ = requests.pop();
@@ -462,13 +468,13 @@ mod tests {
                     output: logits,
                 })
                 .unwrap();
-            layer.step(&mut chords, &frame, &fits);
+            layer.step(&mut chords, &frame, &fits, 1.0);
             let _ = requests.pop();
         }
         assert_eq!(chords.current(), 1 + 9, "A:7 collapses onto A:maj");
         // A reset starts a new stream: nothing pending, a new epoch.
         layer.reset();
-        assert_eq!(layer.step(&mut chords, &frame, &fits), None);
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         assert_ne!(requests.pop().unwrap().epoch, epoch);
     }
 
@@ -481,10 +487,10 @@ mod tests {
         let mut chords = ChordRecognizer::default();
         let fits = e_minor_fits(&chords);
         let frame = [0.0; FRAME];
-        assert_eq!(layer.step(&mut chords, &frame, &fits), None);
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         for _ in 0..20 {
             assert_eq!(
-                layer.step(&mut chords, &frame, &fits),
+                layer.step(&mut chords, &frame, &fits, 1.0),
                 Some(ChordSource::Templates)
             );
         }

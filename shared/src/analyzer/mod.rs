@@ -197,6 +197,10 @@ struct AnalyzerState {
     notes: Option<Box<NoteTranscriber>>,
     key: KeyEstimator,
     pitch_energy: [f32; NUM_PITCHES],
+    /// The previous frame's log pitch energies (onset novelty).
+    onset_prev: [f32; NUM_PITCHES],
+    /// How open the newest frame is to a chord change (1: a note onset).
+    openness: f32,
     smoothed: [f32; 12],
     hop_s: f32,
     hop: usize,
@@ -409,6 +413,8 @@ impl Processor for ChromaAnalyzer {
         s.chords.reset();
         s.key.reset();
         s.smoothed = [0.0; 12];
+        s.onset_prev = [0.0; NUM_PITCHES];
+        s.openness = 1.0;
         s.samples_seen = 0;
         s.frame = ChromaFrame::default();
         s.evidence = NoteEvidence::default();
@@ -442,6 +448,8 @@ impl Default for AnalyzerState {
             notes: None,
             key: KeyEstimator::default(),
             pitch_energy: [0.0; NUM_PITCHES],
+            onset_prev: [0.0; NUM_PITCHES],
+            openness: 1.0,
             smoothed: [0.0; 12],
             hop_s: 0.0,
             hop: 0,
@@ -506,6 +514,14 @@ impl AnalyzerState {
             &mut chroma,
         );
         let silent = energy.partial_cmp(&SILENCE_FLOOR) != Some(std::cmp::Ordering::Greater);
+        self.openness = openness(
+            self.chords.params(),
+            &self.pitch_energy,
+            &mut self.onset_prev,
+            self.openness,
+            self.hop_s,
+            silent,
+        );
         if self.settings.smoothing_ms > 0.0 {
             let alpha = (-self.hop_s * 1000.0 / self.settings.smoothing_ms).exp();
             for (s, &c) in self.smoothed.iter_mut().zip(&chroma) {
@@ -559,17 +575,20 @@ impl AnalyzerState {
                     .bass_treble_fits(&bass, &treble, silent, &mut fits);
                 let input = crate::chordnet::frame_features(&self.evidence);
                 extra_behind = 1;
-                if let Some(s) = self.learned.step(&mut self.chords, &input, &fits) {
+                let openness = self.openness;
+                if let Some(s) = self.learned.step(&mut self.chords, &input, &fits, openness) {
                     source = s;
                 }
                 self.chords.current()
             } else {
                 self.learned.skip();
+                self.chords.set_openness(self.openness);
                 self.chords.update_bass_treble(&bass, &treble, silent)
             }
         } else {
             self.learned.skip();
             self.evidence = NoteEvidence::default();
+            self.chords.set_openness(self.openness);
             self.chords.update(&chroma, silent)
         };
         let previous = self.frame.chord;
@@ -580,6 +599,14 @@ impl AnalyzerState {
             Some((root, quality)) => {
                 let mut tones = [0.0f32; 12];
                 let weight = self.chords.posterior()[chord];
+                if weight >= KEY_PRIME_CONFIDENCE {
+                    // Fast start: the first confident chord is taken for the tonic.
+                    let minor = matches!(
+                        crate::chord::QUALITIES[quality].0,
+                        "min" | "min7" | "dim" | "dim7" | "hdim7"
+                    );
+                    self.key.prime(root, minor);
+                }
                 for &interval in crate::chord::QUALITIES[quality].1 {
                     tones[(root + interval) % 12] = weight;
                 }
@@ -607,6 +634,52 @@ impl AnalyzerState {
         f.chord_fit = *self.chords.fit();
     }
 }
+
+/// How open a frame is to a chord change: the onset novelty of its pitch energies (the
+/// relative positive flux of their log, each frame relative to its strongest pitch, so a
+/// decaying chord is not new but a chord change or a re-attack is), kept open for a while
+/// after an onset (`previous` decays). `onset_prev` holds the last frame's log energies.
+fn openness(
+    params: &crate::chord::ChordModelParams,
+    pitch_energy: &[f32; NUM_PITCHES],
+    onset_prev: &mut [f32; NUM_PITCHES],
+    previous: f32,
+    hop_s: f32,
+    silent: bool,
+) -> f32 {
+    let peak = pitch_energy.iter().fold(0.0f32, |m, &e| m.max(e));
+    let mut flux = 0.0;
+    let mut total = 0.0;
+    for (prev, &e) in onset_prev.iter_mut().zip(pitch_energy) {
+        let x = if silent || peak.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            0.0
+        } else {
+            (ONSET_COMPRESSION * e / peak).ln_1p()
+        };
+        flux += (x - *prev).max(0.0);
+        total += x;
+        *prev = x;
+    }
+    let novelty = if total > 1e-6 { flux / total } else { 0.0 };
+    let decay = if params.onset_decay_ms > 0.0 {
+        (-hop_s * 1000.0 / params.onset_decay_ms).exp()
+    } else {
+        0.0
+    };
+    let now = (novelty / params.onset_full.max(1e-6)).clamp(0.0, 1.0);
+    if silent {
+        1.0
+    } else {
+        crate::sanitize::flush(now.max(previous * decay))
+    }
+}
+
+/// Posterior a chord needs to prime the key as the stream's first chord.
+const KEY_PRIME_CONFIDENCE: f32 = 0.6;
+
+/// Log compression of the pitch energies for the onset novelty (relative to the frame's
+/// strongest pitch: keeps 20 dB).
+const ONSET_COMPRESSION: f32 = 100.0;
 
 /// Applies the HPSS harmonic mask (squared, on power) to the first `bins` bins.
 fn suppress_drums(hpss: &mut MedianHpss, power: &mut [f32], magnitude: &mut [f32], bins: usize) {

@@ -58,7 +58,7 @@ pub const EVIDENCE: ChoiceSpec = ChoiceSpec {
     flag: Some("evidence"),
     ids: &["filterbank", "nnls", "learned"],
     names: &["Templates", "NNLS notes", "NNLS + model"],
-    default: 0,
+    default: 2,
 };
 /// Look-ahead of the chord decision: the display and the chord MIDI lag the music by it
 /// (the audio does not), and the decision sees that much of the future.
