@@ -119,6 +119,18 @@ pub const EVAL: &[Requirement] = &[
         &["aubio-tools"],
         "the aubio yinfft anchor of the Pitch evaluation (`aubio pitch`)",
     ),
+    one(
+        &["vamp-plugin-sdk"],
+        "building the Chordino anchor of the chroma evaluation",
+    ),
+    one(
+        &["libboost-dev"],
+        "building the Chordino anchor of the chroma evaluation",
+    ),
+    one(
+        &["g++"],
+        "building the Chordino anchor of the chroma evaluation",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! `cargo xtask eval <suite>`: run an accuracy evaluation against the release CLI.
 //!
 //! Only plumbing: build `prism` in release, make the eval venv from
-//! `tests/eval/requirements.txt`, and run the suite's script with the CLI and an output
-//! folder. The scripts and their requirements belong to the evaluation suite.
+//! `tests/eval/requirements.txt` (for the chroma suite also the Chordino anchor,
+//! [`crate::chordino`]), and run the suite's script with the CLI and an output folder. The
+//! scripts and their requirements belong to the evaluation suite.
 
 use crate::deps;
 use crate::platform;
@@ -98,7 +99,16 @@ pub fn run(
     fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))?;
 
-    let mut command = Command::new(python);
+    let mut command = Command::new(&python);
+    if suite == Suite::Chroma && !extra_args.iter().any(|a| a == "--no-chordino") {
+        // The anchor is best effort: without it the report says what is missing.
+        match crate::chordino::ensure(&workspace.target_dir, &python) {
+            Ok(vamp_dir) => {
+                command.env("VAMP_PATH", vamp_dir);
+            }
+            Err(e) => eprintln!("warning: no Chordino anchor this run: {e:#}"),
+        }
+    }
     command
         .current_dir(&workspace.root)
         .arg(&script)

@@ -5,6 +5,7 @@
 
 mod bundle;
 mod bundler_config;
+mod chordino;
 mod deps;
 mod eval;
 mod install;
