@@ -72,6 +72,32 @@ pub struct Response<O> {
     pub output: O,
 }
 
+/// Looks for the response to `frame` of stream `epoch` in `responses`, dropping stale ones
+/// (other epochs, older frames) on the way, and hands its output to `take`. False if it has
+/// not arrived (yet). Real-time safe.
+pub fn take_response<O>(
+    responses: &mut rtrb::Consumer<Response<O>>,
+    epoch: u32,
+    frame: u64,
+    take: impl FnOnce(&O),
+) -> bool {
+    loop {
+        let Ok(r) = responses.peek() else {
+            return false;
+        };
+        if r.epoch != epoch || r.frame < frame {
+            let _ = responses.pop();
+            continue;
+        }
+        if r.frame > frame {
+            return false;
+        }
+        take(&r.output);
+        let _ = responses.pop();
+        return true;
+    }
+}
+
 /// A model for a running worker, loaded and validated elsewhere (e.g. the GUI thread), with
 /// a name for the status line.
 pub struct Swap<M> {

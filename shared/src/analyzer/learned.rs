@@ -253,21 +253,8 @@ impl Learned {
         let Some(responses) = self.responses.as_mut() else {
             return false;
         };
-        loop {
-            let Ok(r) = responses.peek() else {
-                return false;
-            };
-            if r.epoch != self.epoch || r.frame < target {
-                let _ = responses.pop();
-                continue;
-            }
-            if r.frame > target {
-                return false;
-            }
-            self.logits = r.output;
-            let _ = responses.pop();
-            return true;
-        }
+        let logits = &mut self.logits;
+        infer::take_response(responses, self.epoch, target, |output| *logits = *output)
     }
 
     /// Offline only: blocks (bounded, [`Policy::wait_for`]) until `done`.

@@ -93,21 +93,10 @@ impl FrameState {
         let Some(responses) = self.responses.as_mut() else {
             return false;
         };
-        loop {
-            let Ok(r) = responses.peek() else {
-                return false;
-            };
-            if r.epoch != self.epoch || r.frame < target {
-                let _ = responses.pop();
-                continue;
-            }
-            if r.frame > target {
-                return false;
-            }
-            self.model_masks.copy_from_slice(&r.output);
-            let _ = responses.pop();
-            return true;
-        }
+        let masks = &mut self.model_masks;
+        crate::infer::take_response(responses, self.epoch, target, |output| {
+            masks.copy_from_slice(output)
+        })
     }
 
     pub(crate) fn on_frame(
