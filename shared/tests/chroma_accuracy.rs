@@ -255,3 +255,36 @@ fn analyzer_hop() -> u64 {
     a.prepare(44_100.0, 512, 1);
     a.hop_samples() as u64
 }
+
+#[test]
+fn in_real_time_the_frames_of_a_large_host_block_are_decided_by_the_model_in_the_next_block() {
+    use prism_shared::analyzer::{ChordSource, Evidence};
+    // Host blocks of 4096 samples hold four frames; their logits cannot be back before the
+    // block ends, so they are decided when the next block comes (as a host would call us,
+    // with time in between), not given up as misses.
+    let settings = ChromaSettings {
+        evidence: Evidence::Learned,
+        ..ChromaSettings::default()
+    };
+    let p = progression(44_100.0, &CHORDS, 100.0, 4, false, 9);
+    let mut analyzer = ChromaAnalyzer::new(settings);
+    analyzer.prepare(44_100.0, 4096, 1);
+    let hop = analyzer.hop_samples() as u64;
+    let (mut sources, mut frames, mut max_behind) = ([0usize; 3], 0, 0);
+    for block in p.samples[..p.samples.len() / 2].chunks(4096) {
+        analyzer.process(&[block], |frame, _| {
+            frames += 1;
+            sources[frame.chord_source as usize] += 1;
+            max_behind = max_behind.max((frame.end_sample - frame.chord_end_sample) / hop);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let model = sources[ChordSource::Model as usize];
+    assert!(
+        model * 10 >= frames * 8,
+        "{model} of {frames} frames decided by the model ({sources:?})"
+    );
+    assert!(max_behind <= 5, "decisions up to {max_behind} hops late");
+    let misses = analyzer.learned_telemetry().snapshot().misses as usize;
+    assert!(misses * 10 <= frames, "{misses} misses in {frames} frames");
+}

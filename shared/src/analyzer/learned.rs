@@ -4,11 +4,15 @@
 //! Frame `k`'s evidence and template logits go to the worker as frame `k` is analysed; its
 //! chord logits are taken when frame `k + 1` is, and only then does the chord HMM step for
 //! frame `k` (so the decision is stamped one hop, 23 ms, after the frame it is for). A real-time
-//! stream never waits: logits not back by then are a miss (counted), and the templates decide
-//! that frame (the defined fallback). An offline render ([`Deadline::Wait`]) blocks on the
-//! worker's doorbell, bounded ([`crate::deadline`]), so a file gives what a real-time run
-//! without misses gives. The frame's template fits are kept for that fallback and for the
-//! editor's "why this chord".
+//! stream never waits. When a host block holds several frames, their logits cannot be back
+//! before the block ends; such frames stay pending and are decided, in order, at the first
+//! frame of a later block whose analysis finds them back, for at most as many frames as a
+//! host block holds (the decision is then stamped that much later). Logits not back by then
+//! are a miss (counted), and the templates decide that frame (the defined fallback). An
+//! offline render ([`Deadline::Wait`]) blocks on the worker's doorbell, bounded
+//! ([`crate::deadline`]), so a file gives what a real-time run without misses gives (each
+//! frame decided at the next). The frame's template fits are kept for that fallback and for
+//! the editor's "why this chord".
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -25,9 +29,19 @@ pub const DEFAULT_CHORD_MODEL: &[u8] =
 /// Its name on the status line.
 pub const DEFAULT_CHORD_MODEL_NAME: &str = "prism-chord-v1";
 
-/// Requests and responses the rings hold: a few hundred ms of frames, so a stalled worker
-/// costs misses, never a blocked audio thread.
+/// Requests and responses the rings hold, and the frames that may wait for their logits: a
+/// few hundred ms of frames, so a stalled worker costs misses, never a blocked audio thread.
 const RING_FRAMES: usize = 32;
+
+/// A frame waiting for its logits.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    frame: u64,
+    /// Its request reached the worker.
+    submitted: bool,
+    fits: [f32; NUM_CHORDS],
+    openness: f32,
+}
 
 /// One frame for the chord network.
 #[derive(Debug, Clone, Copy)]
@@ -99,12 +113,13 @@ pub(crate) struct Learned {
     epoch: u32,
     /// Frames analysed since the reset (the next frame's number).
     frame: u64,
-    /// The previous frame waits for its decision.
-    pending: bool,
-    /// Whether its request reached the worker.
-    pending_submitted: bool,
-    pending_fits: [f32; NUM_CHORDS],
-    pending_openness: f32,
+    /// Frames waiting for their decision, oldest first (a ring of `RING_FRAMES`).
+    pending: Box<[Pending; RING_FRAMES]>,
+    pending_head: usize,
+    pending_len: usize,
+    /// Real time: frames a decision may wait for its logits (a host block's worth, at
+    /// least 1).
+    max_late: u64,
     request: NetInput,
     logits: [f32; NUM_CHORDS],
 }
@@ -122,10 +137,17 @@ impl Default for Learned {
             custom: None,
             epoch: 0,
             frame: 0,
-            pending: false,
-            pending_submitted: false,
-            pending_fits: [0.0; NUM_CHORDS],
-            pending_openness: 1.0,
+            pending: Box::new(
+                [Pending {
+                    frame: 0,
+                    submitted: false,
+                    fits: [0.0; NUM_CHORDS],
+                    openness: 1.0,
+                }; RING_FRAMES],
+            ),
+            pending_head: 0,
+            pending_len: 0,
+            max_late: 1,
             request: NetInput {
                 frame: [0.0; FRAME],
                 template_logits: [0.0; NUM_CHORDS],
@@ -176,8 +198,13 @@ impl Learned {
         self.policy.current
     }
 
-    /// Starts a fresh worker with the shipped model. Not real-time safe.
-    pub(crate) fn prepare(&mut self, sample_rate: f32, max_block: usize) {
+    /// Starts a fresh worker with the shipped model, for host blocks of up to `max_block`
+    /// samples and frames every `hop` samples. Not real-time safe.
+    pub(crate) fn prepare(&mut self, sample_rate: f32, max_block: usize, hop: usize) {
+        self.max_late = max_block.div_ceil(hop.max(1)).clamp(1, RING_FRAMES - 2) as u64;
+        // An offline wait wakes the worker inside an `OfflineSection`, which needs RTSan's
+        // hooks looked up now, off the audio thread.
+        crate::rtsan::resolve();
         // The old worker goes first (joined), with its rings.
         self.worker = None;
         self.worker_thread = None;
@@ -194,8 +221,9 @@ impl Learned {
         let (resp_tx, resp_rx) = rtrb::RingBuffer::new(RING_FRAMES);
         let spec = WorkerSpec {
             name: "prism-chord-inference",
-            // Real time: a request with another one queued behind it is already late.
-            skip_late_beyond: (self.deadline == Deadline::RealTime).then_some(1),
+            // Real time: a request with a host block's worth queued behind it is already late.
+            skip_late_beyond: (self.deadline == Deadline::RealTime)
+                .then_some(self.max_late as usize),
             fallback: "the templates",
             // A frame is due a whole hop (23 ms) later: a 2 ms nap costs nothing.
             idle_poll: std::time::Duration::from_millis(2),
@@ -229,7 +257,7 @@ impl Learned {
     pub(crate) fn reset(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         self.frame = 0;
-        self.pending = false;
+        self.pending_len = 0;
         self.policy.reset();
     }
 
@@ -242,7 +270,12 @@ impl Learned {
     /// restarts its state when the layer is switched back on).
     pub(crate) fn skip(&mut self) {
         self.frame += 1;
-        self.pending = false;
+        self.pending_len = 0;
+    }
+
+    /// Frames analysed but not decided yet (at least 1 after a [`Self::step`]: the newest).
+    pub(crate) fn pending_frames(&self) -> usize {
+        self.pending_len
     }
 
     fn model_usable(&self) -> bool {
@@ -266,10 +299,12 @@ impl Learned {
     }
 
     /// Frame `k`: submits its evidence and full-vocabulary template `fits`, then lets
-    /// `chords` decide frame `k - 1` (the model's logits, or the templates on a miss) with
-    /// that frame's `openness` to a change ([`ChordRecognizer::set_openness`]).
-    /// Returns what decided it, `None` on the first frame of a stream (nothing to decide
-    /// yet). Never allocates; waits (bounded) only offline.
+    /// `chords` decide the pending frames before it, oldest first (the model's logits, or the
+    /// templates on a miss), each with its `openness` to a change
+    /// ([`ChordRecognizer::set_openness`]), and keeps frame `k` pending. Returns what decided
+    /// the newest frame decided now, `None` if none was (the first frame of a stream, or
+    /// logits still on their way in real time). Never allocates; waits (bounded) only
+    /// offline.
     pub(crate) fn step(
         &mut self,
         chords: &mut ChordRecognizer,
@@ -306,47 +341,55 @@ impl Learned {
                 }
             }
         }
-        // 2. Frame k - 1's decision.
-        let decided = if self.pending {
-            let target = k - 1;
+        // 2. The pending frames' decisions, oldest first.
+        let mut decided = None;
+        while self.pending_len > 0 {
+            let e = self.pending[self.pending_head];
             let mut have = false;
-            if self.pending_submitted {
-                have = self.take_response(target);
+            if e.submitted {
+                have = self.take_response(e.frame);
                 if !have && self.policy.waits() {
                     self.wait_for(|s| {
-                        if s.take_response(target) {
+                        if s.take_response(e.frame) {
                             have = true;
                             true
                         } else {
                             !s.model_usable()
                         }
                     });
+                } else if !have && k - e.frame < self.max_late && self.pending_len < RING_FRAMES - 1
+                {
+                    // Real time, still on its way (a block holding several frames): later.
+                    break;
                 }
             }
-            let fits = self.pending_fits;
-            chords.set_openness(self.pending_openness);
-            Some(if have {
-                chords.update_learned(&self.logits, &fits);
+            chords.set_openness(e.openness);
+            decided = Some(if have {
+                chords.update_learned(&self.logits, &e.fits);
                 self.telemetry.neural_active.store(true, Ordering::Relaxed);
                 ChordSource::Model
             } else {
-                chords.update_with_fits(&fits);
+                chords.update_with_fits(&e.fits);
                 self.telemetry.neural_active.store(false, Ordering::Relaxed);
-                if self.pending_submitted {
+                if e.submitted {
                     self.telemetry.misses.fetch_add(1, Ordering::Relaxed);
                     ChordSource::Fallback
                 } else {
                     ChordSource::Templates
                 }
-            })
-        } else {
-            None
-        };
+            });
+            self.pending_head = (self.pending_head + 1) % RING_FRAMES;
+            self.pending_len -= 1;
+        }
         // 3. Frame k waits for its logits.
-        self.pending = true;
-        self.pending_submitted = submitted;
-        self.pending_fits = *fits;
-        self.pending_openness = openness;
+        let slot = (self.pending_head + self.pending_len) % RING_FRAMES;
+        self.pending[slot] = Pending {
+            frame: k,
+            submitted,
+            fits: *fits,
+            openness,
+        };
+        self.pending_len += 1;
         decided
     }
 }
@@ -463,6 +506,50 @@ mod tests {
         layer.reset();
         assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         assert_ne!(requests.pop().unwrap().epoch, epoch);
+    }
+
+    #[test]
+    fn frames_of_one_host_block_wait_for_the_next_block_and_only_then_are_misses() {
+        // Host blocks of two frames: a frame's logits may come a block (two frames) later.
+        let (mut layer, (mut requests, mut responses)) = by_hand(Deadline::RealTime);
+        layer.max_late = 2;
+        let mut chords = ChordRecognizer::default();
+        let fits = e_minor_fits(&chords);
+        let frame = [0.0; FRAME];
+        let mut logits = [-20.0f32; NUM_CHORDS];
+        logits[1] = 10.0;
+        let epoch = layer.epoch;
+        let answer = |responses: &mut rtrb::Producer<Response<[f32; NUM_CHORDS]>>, k: u64| {
+            responses
+                .push(Response {
+                    epoch,
+                    frame: k,
+                    output: logits,
+                })
+                .unwrap()
+        };
+        // Block 1: frames 0 and 1; nothing can be back yet, nothing is decided or missed.
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
+        assert_eq!(layer.pending_frames(), 2);
+        // Between the blocks the worker answers both.
+        answer(&mut responses, 0);
+        answer(&mut responses, 1);
+        // Block 2: frame 2 decides frames 0 and 1 from the model.
+        assert_eq!(
+            layer.step(&mut chords, &frame, &fits, 1.0),
+            Some(ChordSource::Model)
+        );
+        assert_eq!(layer.pending_frames(), 1, "frame 2 waits");
+        assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
+        // Block 3 without answers: frame 2 is now two frames old, a miss; frame 3 waits.
+        assert_eq!(
+            layer.step(&mut chords, &frame, &fits, 1.0),
+            Some(ChordSource::Fallback)
+        );
+        assert_eq!(layer.telemetry.misses.load(Ordering::Relaxed), 1);
+        assert_eq!(layer.pending_frames(), 2);
+        while requests.pop().is_ok() {}
     }
 
     #[test]

@@ -396,7 +396,7 @@ impl Processor for ChromaAnalyzer {
         if s.notes.is_none() {
             s.notes = Some(Box::default());
         }
-        s.learned.prepare(sample_rate, max_block);
+        s.learned.prepare(sample_rate, max_block, hop);
         let settings = s.settings;
         s.prepared = true;
         self.set_settings(settings);
@@ -574,11 +574,15 @@ impl AnalyzerState {
                 self.chords
                     .bass_treble_fits(&bass, &treble, silent, &mut fits);
                 let input = crate::chordnet::frame_features(&self.evidence);
-                extra_behind = 1;
                 let openness = self.openness;
                 if let Some(s) = self.learned.step(&mut self.chords, &input, &fits, openness) {
                     source = s;
+                } else {
+                    source = ChordSource::from_u8(self.frame.chord_source);
                 }
+                // The decided frame is as many frames back as are still pending (one: the
+                // newest, unless a host block held several).
+                extra_behind = self.learned.pending_frames();
                 self.chords.current()
             } else {
                 self.learned.skip();
