@@ -419,6 +419,22 @@ mod tests {
         (layer, (req_rx, resp_tx))
     }
 
+    /// The worker's answer for `frame` of `epoch`, by hand.
+    fn answer(
+        responses: &mut rtrb::Producer<Response<[f32; NUM_CHORDS]>>,
+        epoch: u32,
+        frame: u64,
+        output: [f32; NUM_CHORDS],
+    ) {
+        responses
+            .push(Response {
+                epoch,
+                frame,
+                output,
+            })
+            .unwrap();
+    }
+
     fn e_minor_fits(chords: &ChordRecognizer) -> [f32; NUM_CHORDS] {
         let mut bass = [0.0f32; 12];
         bass[4] = 1.0;
@@ -459,21 +475,8 @@ mod tests {
         let epoch = layer.epoch;
         for _ in 0..40 {
             // (Answers for a stale epoch or an older frame are dropped.)
-            responses
-                .push(Response {
-                    epoch: epoch.wrapping_sub(1),
-                    frame: 1,
-                    output: [0.0; NUM_CHORDS],
-                })
-                .unwrap();
-            let k = layer.frame;
-            responses
-                .push(Response {
-                    epoch,
-                    frame: k - 1,
-                    output: logits,
-                })
-                .unwrap();
+            answer(&mut responses, epoch.wrapping_sub(1), 1, [0.0; NUM_CHORDS]);
+            answer(&mut responses, epoch, layer.frame - 1, logits);
             assert_eq!(
                 layer.step(&mut chords, &frame, &fits, 1.0),
                 Some(ChordSource::Model)
@@ -490,14 +493,7 @@ mod tests {
         logits = [-20.0; NUM_CHORDS];
         logits[1 + 2 * 12 + 9] = 10.0; // A:7
         for _ in 0..40 {
-            let k = layer.frame;
-            responses
-                .push(Response {
-                    epoch,
-                    frame: k - 1,
-                    output: logits,
-                })
-                .unwrap();
+            answer(&mut responses, epoch, layer.frame - 1, logits);
             layer.step(&mut chords, &frame, &fits, 1.0);
             let _ = requests.pop();
         }
@@ -519,22 +515,13 @@ mod tests {
         let mut logits = [-20.0f32; NUM_CHORDS];
         logits[1] = 10.0;
         let epoch = layer.epoch;
-        let answer = |responses: &mut rtrb::Producer<Response<[f32; NUM_CHORDS]>>, k: u64| {
-            responses
-                .push(Response {
-                    epoch,
-                    frame: k,
-                    output: logits,
-                })
-                .unwrap()
-        };
         // Block 1: frames 0 and 1; nothing can be back yet, nothing is decided or missed.
         assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         assert_eq!(layer.step(&mut chords, &frame, &fits, 1.0), None);
         assert_eq!(layer.pending_frames(), 2);
         // Between the blocks the worker answers both.
-        answer(&mut responses, 0);
-        answer(&mut responses, 1);
+        answer(&mut responses, epoch, 0, logits);
+        answer(&mut responses, epoch, 1, logits);
         // Block 2: frame 2 decides frames 0 and 1 from the model.
         assert_eq!(
             layer.step(&mut chords, &frame, &fits, 1.0),
