@@ -9,6 +9,17 @@ fn prism() -> Command {
     Command::new(env!("CARGO_BIN_EXE_prism"))
 }
 
+/// Runs `command`, asserting that it succeeded (its stderr in the message).
+fn succeed(command: &mut Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn write_wav(path: &Path, sample_rate: u32, channels: &[&[f32]]) {
     let spec = hound::WavSpec {
         channels: channels.len() as u16,
@@ -48,20 +59,15 @@ fn files_in(dir: &Path) -> Vec<String> {
 fn chroma_writes_csv_lab_and_png_with_the_documented_formats() {
     let dir = tempfile::tempdir().unwrap();
     let input = song(dir.path());
-    let out = prism()
-        .args(["chroma", input.to_str().unwrap(), "-o"])
-        .arg(dir.path().join("c.csv"))
-        .arg("--lab")
-        .arg(dir.path().join("c.lab"))
-        .arg("--png")
-        .arg(dir.path().join("c.png"))
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        prism()
+            .args(["chroma", input.to_str().unwrap(), "-o"])
+            .arg(dir.path().join("c.csv"))
+            .arg("--lab")
+            .arg(dir.path().join("c.lab"))
+            .arg("--png")
+            .arg(dir.path().join("c.png"))
+            .arg("-q"),
     );
     let csv = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
     let mut lines = csv.lines();
@@ -347,19 +353,14 @@ fn pitch_writes_csv_midi_and_png_with_the_documented_formats() {
         dir.path().join("notes.mid"),
         dir.path().join("pitch.png"),
     );
-    let out = prism()
-        .args(["pitch", input.to_str().unwrap(), "-q", "-o"])
-        .arg(&csv)
-        .arg("--midi")
-        .arg(&mid)
-        .arg("--png")
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        prism()
+            .args(["pitch", input.to_str().unwrap(), "-q", "-o"])
+            .arg(&csv)
+            .arg("--midi")
+            .arg(&mid)
+            .arg("--png")
+            .arg(&png),
     );
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
@@ -497,24 +498,19 @@ fn chroma_features_writes_the_nnls_evidence_as_npy_one_row_per_csv_frame() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--evidence nnls"));
     assert!(!npy.exists());
 
-    let out = prism()
-        .args([
-            "chroma",
-            input.to_str().unwrap(),
-            "-q",
-            "--evidence",
-            "nnls",
-        ])
-        .arg("-o")
-        .arg(&csv)
-        .arg("--features")
-        .arg(&npy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        prism()
+            .args([
+                "chroma",
+                input.to_str().unwrap(),
+                "-q",
+                "--evidence",
+                "nnls",
+            ])
+            .arg("-o")
+            .arg(&csv)
+            .arg("--features")
+            .arg(&npy),
     );
     let bytes = std::fs::read(&npy).unwrap();
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
@@ -568,24 +564,19 @@ fn chroma_learned_decides_with_the_model_one_hop_later_and_the_same_in_any_block
     let run = |block: &str, name: &str| {
         let csv = dir.path().join(format!("{name}.csv"));
         let lab = dir.path().join(format!("{name}.lab"));
-        let out = prism()
-            .args([
-                "chroma",
-                input.to_str().unwrap(),
-                "-q",
-                "--evidence",
-                "learned",
-            ])
-            .args(["--block", block, "-o"])
-            .arg(&csv)
-            .arg("--lab")
-            .arg(&lab)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            prism()
+                .args([
+                    "chroma",
+                    input.to_str().unwrap(),
+                    "-q",
+                    "--evidence",
+                    "learned",
+                ])
+                .args(["--block", block, "-o"])
+                .arg(&csv)
+                .arg("--lab")
+                .arg(&lab),
         );
         (
             std::fs::read_to_string(csv).unwrap(),
