@@ -474,7 +474,8 @@ def score_item(job):
     rec = {"name": it["name"], "group": it["group"], "kind": it["kind"], "audio_s": it["duration_s"],
            "meta": it["meta"], "range_hz": [fmin, fmax], "systems": {}}
     arrays, traces = {}, {}
-    ref_notes, bad_notes = pmat.truth_notes(it)
+    ref_notes, bad_notes = pmat.truth_notes(it, onset="acoustic")
+    ref_midi, bad_midi = pmat.truth_notes(it, onset="midi")
     for s in ctx["systems"]:
         try:
             out = run_system(ctx, s, it, fmin, fmax)
@@ -489,9 +490,10 @@ def score_item(job):
         if it["group"] in CLEAN_GROUPS:
             lag, at0, best = pm.timing_offset(it, out["times"], out["f0"], out["voiced"], pmat.truth_at)
             r["timing"] = {"best_lag_s": lag, "rpa25_at_0": at0, "rpa25_best": best}
-        if s == "prism" and "notes" in out:
+        if "notes" in out:
             est = [(a, b, hz) for a, b, _, hz in out["notes"]]
             r["notes"] = pm.note_matches(ref_notes, est, excluded=bad_notes)
+            r["notes_midi"] = pm.note_matches(ref_midi, est, excluded=bad_midi)
         rec["systems"][s] = r
         arrays[s] = (rv.astype(np.int8), rc.astype(np.float32), ev.astype(np.int8), ec.astype(np.float32))
         if it["name"] in ctx.get("trace_items", ()):
@@ -519,8 +521,10 @@ def pool(records, arrays, group_filter, systems):
         walls = [r["systems"][s]["wall_s"] for r in ok]
         m["wall_s"] = float(sum(walls))
         m["rtf"] = m["audio_s"] / m["wall_s"] if m["wall_s"] > 0 else float("nan")
-        nts = [r["systems"][s]["notes"] for r in ok if "notes" in r["systems"][s]]
-        if nts:
+        for key in ("notes", "notes_midi"):
+            nts = [r["systems"][s][key] for r in ok if key in r["systems"][s]]
+            if not nts:
+                continue
             n_ref = sum(n["n_ref"] for n in nts)
             n_est = sum(n["n_est"] for n in nts)
             m_on = sum(n["match_onset"] for n in nts)
@@ -528,10 +532,10 @@ def pool(records, arrays, group_filter, systems):
             p, rr, f = pm.prf(m_on, n_ref, n_est)
             po, ro, fo = pm.prf(m_off, n_ref, n_est)
             diffs = [d for n in nts for d in n["onset_diffs"]]
-            m["notes"] = {"n_ref": n_ref, "n_est": n_est, "P": p, "R": rr, "F": f, "P_off": po, "R_off": ro,
-                          "F_off": fo,
-                          "onset_lag_median_s": float(np.median(diffs)) if diffs else float("nan"),
-                          "onset_lag_p95_s": float(np.percentile(diffs, 95)) if diffs else float("nan")}
+            m[key] = {"n_ref": n_ref, "n_est": n_est, "P": p, "R": rr, "F": f, "P_off": po, "R_off": ro,
+                      "F_off": fo,
+                      "onset_lag_median_s": float(np.median(diffs)) if diffs else float("nan"),
+                      "onset_lag_p95_s": float(np.percentile(diffs, 95)) if diffs else float("nan")}
         tims = [r["systems"][s]["timing"] for r in ok if "timing" in r["systems"][s]]
         if tims:
             lags = [t["best_lag_s"] for t in tims if np.isfinite(t["best_lag_s"])]
@@ -1207,21 +1211,28 @@ def write_report(path, meta, by_group, records, tests, targets, plots, systems, 
                          f"| {pct(v['pitch_ok_fraction'], 0)} | {ms(rs['p50_s'])} / {ms(rs['p95_all_s'])} |")
         L.append("")
     # notes
-    if any("notes" in by_group.get(g, {}).get("prism", {}) for g in by_group):
-        L.append("## Notes (prism's MIDI vs the reference notes, mir_eval.transcription)\n")
-        L.append("Onset within 50 ms and pitch within 50 cents (pitch = note number + pitch bend at the note-on); "
-                 "'with offsets' also needs the offset within 20 % of the note (≥ 50 ms). The MIDI is real-time "
-                 "(not latency-compensated), so its onsets are late by the note-on latency; the onset lag is the "
-                 "median of (estimate − reference) over notes matched within 200 ms. basic-pitch is not run: "
-                 "`basic-pitch` 0.4.0 needs TensorFlow 2.15 and numpy < 2, which conflicts with this venv.\n")
-        L.append("| material | ref notes | est notes | P / R / F | F with offsets | onset lag median / p95 |")
-        L.append("|---|---|---|---|---|---|")
+    note_systems = [s for s in systems if any("notes" in by_group.get(g, {}).get(s, {}) for g in by_group)]
+    if note_systems:
+        L.append("## Notes (MIDI / note output vs the reference notes, mir_eval.transcription)\n")
+        L.append("Onset within 50 ms and pitch within 50 cents (prism: pitch = note number + pitch bend at the "
+                 "note-on); 'with offsets' also needs the offset within 20 % of the note (≥ 50 ms). Reference "
+                 "onsets: analytic notes at the first sample of the attack; GM notes at their acoustic onset (the "
+                 "note's own envelope within 20 dB of its peak, as for the frame truth; the soundfonts' samples "
+                 "take 4–100 ms to build up after the MIDI note-on), and in the last column at the MIDI note-on. "
+                 "prism's MIDI is real-time, exactly as the plugin sends it (not latency-compensated); the onset "
+                 "lag is the median of (estimate − reference) over notes matched within 200 ms.\n")
+        L.append("| material | system | ref notes | est notes | P / R / F | F with offsets | onset lag median / p95 "
+                 "| F, MIDI note-on refs |")
+        L.append("|---|---|---|---|---|---|---|---|")
         for g in ["clean", "analytic", "gm", "snr10"] + [g for g in groups if g not in CLEAN_GROUPS] + ["all"]:
-            n = by_group.get(g, {}).get("prism", {}).get("notes")
-            if not n:
-                continue
-            L.append(f"| {GROUP_TITLES.get(g, g)} | {n['n_ref']} | {n['n_est']} | {fmt(n['P'])} / {fmt(n['R'])} / "
-                     f"{fmt(n['F'])} | {fmt(n['F_off'])} | {ms(n['onset_lag_median_s'])} / {ms(n['onset_lag_p95_s'])} |")
+            for s in note_systems:
+                n = by_group.get(g, {}).get(s, {}).get("notes")
+                if not n:
+                    continue
+                nm = by_group.get(g, {}).get(s, {}).get("notes_midi")
+                L.append(f"| {GROUP_TITLES.get(g, g)} | {s} | {n['n_ref']} | {n['n_est']} | {fmt(n['P'])} / "
+                         f"{fmt(n['R'])} / {fmt(n['F'])} | {fmt(n['F_off'])} | {ms(n['onset_lag_median_s'])} / "
+                         f"{ms(n['onset_lag_p95_s'])} | {fmt(nm['F']) if nm else '–'} |")
         L.append("")
     # speed
     L.append("## Speed (all material, one file at a time, wall clock)\n")

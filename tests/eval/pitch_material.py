@@ -456,9 +456,12 @@ def truth_at(item, t):
     return f0 * r, st
 
 
-def truth_notes(item):
+def truth_notes(item, onset="acoustic"):
     """Reference notes [(on, off, hz)] for note-level scoring (times in the item's WAV) and the
-    excluded (flagged) ones."""
+    excluded (flagged) ones.  ``onset="acoustic"``: a GM note starts at its acoustic onset (its
+    own envelope within 20 dB of its peak, as for the frame truth: the soundfonts' samples take
+    up to ~100 ms to build up after the MIDI note-on); ``"midi"``: at the MIDI note-on.
+    Analytic notes start at the first sample of their attack either way."""
     tr = item["truth"]
     r = tr.get("ratio", 1.0)
     ok, bad = [], []
@@ -467,8 +470,9 @@ def truth_notes(item):
             for n in ph["notes"]:
                 ok.append((n["on"] / r, n["off"] / r, n["hz"] * r))
     else:
-        for on, off, hz, good, _ in tr["notes"]:
-            (ok if good else bad).append((on / r, off / r, hz * r))
+        for on, off, hz, good, ac_on in tr["notes"]:
+            start = max(on, ac_on) if onset == "acoustic" else on
+            (ok if good else bad).append((min(start, off) / r, off / r, hz * r))
     return ok, bad
 
 
